@@ -1,0 +1,114 @@
+# syntax=docker/dockerfile:1
+#
+# Gatehouse container image.
+#
+#   docker build -t gatehouse .
+#
+# One image serves every role; the command decides which:
+#   web     (default CMD)  gunicorn config.wsgi:application
+#   worker                 celery -A config worker -l info
+#   beat                   celery -A config beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+#   migrate                python manage.py migrate --noinput
+# See docker-compose.yml for all of them wired together.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+
+# --------------------------------------------------------------------------
+# Stage 1: build wheels for every runtime requirement.
+# Compilers and headers live only in this stage and never reach the runtime
+# image. (All pinned packages currently ship manylinux wheels, so this is
+# mostly a download step; the toolchain is here for the day one does not.)
+# --------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential libpq-dev \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /build
+COPY requirements.txt .
+RUN pip wheel --wheel-dir /wheels -r requirements.txt
+
+
+# --------------------------------------------------------------------------
+# Stage 2: runtime.
+# --------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=config.settings \
+    DJANGO_ENV=production \
+    WEB_CONCURRENCY=3
+
+# Unprivileged user with a fixed uid/gid, so volume permissions are
+# predictable across hosts.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app \
+        --home-dir /home/app --create-home --shell /usr/sbin/nologin app
+
+# Install from the wheels built above, offline. The wheel directory is
+# bind-mounted from the builder stage (BuildKit) rather than COPY'd, so the
+# .whl files do not add a layer to the final image.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
+    pip install --no-index --find-links=/wheels -r /tmp/requirements.txt
+
+WORKDIR /app
+
+# Code is owned by root and read-only for the app user; only staticfiles/
+# and logs/ are writable by it.
+COPY . /app
+
+# Collect static files at build time, as the app user so the output is owned
+# by it.
+#
+# This MUST run with DJANGO_ENV=production: the staticfiles storage depends on
+# DJANGO_ENV (production: whitenoise CompressedManifestStaticFilesStorage,
+# development: plain StaticFilesStorage). Collected in development mode there
+# is no staticfiles.json manifest and every production page using {% static %}
+# fails with "Missing staticfiles manifest entry". Production settings refuse
+# to load without SECRET_KEY/ALLOWED_HOSTS/DATABASE_URL/REDIS_URL, so this one
+# command gets throwaway placeholders. collectstatic connects to neither the
+# database nor Redis, and none of these values is kept in the image's
+# environment (they are visible in `docker history`, and are not secrets).
+# The settings create logs/gatehouse.log on import; it is removed again so
+# the image ships an empty logs directory.
+RUN mkdir -p /app/staticfiles /app/logs \
+    && chown app:app /app/staticfiles /app/logs
+USER app
+RUN DJANGO_ENV=production \
+    SECRET_KEY=build-time-placeholder-for-collectstatic-only-not-a-secret-0123456789 \
+    ALLOWED_HOSTS=localhost \
+    DATABASE_URL=postgres://build:build@127.0.0.1:1/build \
+    REDIS_URL=redis://127.0.0.1:1/0 \
+        python manage.py collectstatic --noinput \
+    && test -f /app/staticfiles/staticfiles.json \
+    && find /app/logs -mindepth 1 -delete
+
+EXPOSE 8000
+
+# No curl in slim images: use the interpreter. urlopen raises on 503 (and on
+# connection errors), which makes the check fail. The Host header is the
+# first ALLOWED_HOSTS entry so Django's host validation does not answer 400
+# when ALLOWED_HOSTS does not list 127.0.0.1 (a leading "." wildcard is
+# stripped; "*" or empty falls back to localhost).
+# Worker/beat/migrate containers reuse this image and must override or
+# disable this check (docker-compose.yml does).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); h = h if h not in ('', '*') else 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=8)"]
+
+# No gunicorn access log: the app writes one structured line per request itself.
+# sh -c so ${WEB_CONCURRENCY} is expanded at container start (docker run
+# -e WEB_CONCURRENCY=8 ...); exec so gunicorn is PID 1 and receives SIGTERM
+# directly for a graceful shutdown.
+# --forwarded-allow-ips='*': gunicorn trusts X-Forwarded-* from any peer. This
+# assumes the container is only reachable through the load balancer / reverse
+# proxy; do not publish port 8000 to untrusted networks in production.
+CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --max-requests 1000 --max-requests-jitter 100 --timeout 30 '--forwarded-allow-ips=*'"]

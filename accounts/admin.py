@@ -1,0 +1,50 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import models
+
+from accounts.models import Profile, User
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+    fields = ("first_name", "last_name", "image_url", "created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+
+class UserChangeAdminForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeAdminForm
+    add_form = UserCreationForm
+    inlines = [ProfileInline]
+    list_display = ("username", "email", "provider", "is_active", "is_staff", "created_at")
+    list_filter = ("is_active", "is_staff", "is_superuser", "provider", "created_at")
+    search_fields = ("username", "email", "profile__first_name", "profile__last_name")
+    ordering = ("-created_at",)
+    list_select_related = ("profile",)
+    readonly_fields = ("last_login", "date_joined", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("username", "email", "password", "provider")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "created_at", "updated_at")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
+    )
+
+    def get_inlines(self, request, obj):
+        # The profile is created with the user; an inline on the add page would make a second one.
+        return self.inlines if obj is not None else []

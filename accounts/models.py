@@ -1,0 +1,85 @@
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models, transaction
+from django.db.models.functions import Lower
+
+
+class Provider(models.TextChoices):
+    LOCAL = "local", "Email and password"
+    GOOGLE = "google", "Google"
+    GITHUB = "github", "GitHub"
+
+
+class UserManager(DjangoUserManager):
+    def get_by_natural_key(self, username):
+        # Usernames are unique case-insensitively, so "Alice" signs in as "alice".
+        return self.get(username__iexact=username)
+
+
+class User(AbstractUser):
+    """An account. Names live on the Profile, so AbstractUser's copies are removed."""
+
+    first_name = None
+    last_name = None
+    email = models.EmailField("email address")
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.LOCAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        verbose_name = "user"
+        verbose_name_plural = "users"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="accounts_user_email_ci_unique",
+                violation_error_message="A user with this email address already exists.",
+            ),
+            models.UniqueConstraint(
+                Lower("username"),
+                name="accounts_user_username_ci_unique",
+                violation_error_message="A user with this username already exists.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.email or self.username
+
+    def clean(self):
+        super().clean()
+        self.email = type(self).objects.normalize_email(self.email)
+
+    def save(self, *args, **kwargs):
+        # Every user has exactly one profile, whichever path created the user (manager,
+        # admin form, allauth, API): creating both here, atomically, is the one place all share.
+        creating = self._state.adding
+        with transaction.atomic(using=kwargs.get("using") or self._state.db):
+            super().save(*args, **kwargs)
+            if creating:
+                Profile.objects.using(self._state.db).create(user=self)
+
+    def get_full_name(self):
+        return self.profile.full_name or self.username
+
+    def get_short_name(self):
+        return self.profile.first_name or self.username
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    image_url = models.URLField("image URL", max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Profile of {self.user}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()

@@ -1,0 +1,24 @@
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config import health
+
+
+@require_GET
+def home(request):
+    return render(request, "home.html")
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    report = health.check_all()
+    return health.as_response(report)
+
+
+def rate_limited(request, exception=None):
+    """django-ratelimit's RATELIMIT_VIEW: a page that says so, with 429 (not its default 403)."""
+    response = render(request, "429.html", status=429)
+    response["Retry-After"] = "60"
+    return response

@@ -1,0 +1,36 @@
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from tests.factories import UserFactory
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    cache_backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 2)[-2]
+    broker = "in-process (eager)" if settings.CELERY_TASK_ALWAYS_EAGER else "redis"
+    return f"gatehouse: database={engine} cache={cache_backend} celery={broker}"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Rate-limit counters and other cached state must not leak between tests (Redis persists).
+    cache.clear()
+
+
+@pytest.fixture
+def csrf_client():
+    """A client that enforces CSRF like a browser would (Django's test client skips it)."""
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice", email="alice@example.com")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="staffer", email="staff@example.com", is_staff=True, is_superuser=True)

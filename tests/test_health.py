@@ -1,0 +1,81 @@
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from config.celery import app as celery_app
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.mark.django_db
+def test_it_reports_every_dependency_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "cache", "broker"}
+    assert all(check["ok"] for check in body["checks"].values())
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.fixture
+def database_down():
+    """Point the real connection at a place no database answers, then put it back."""
+    original_settings = dict(connection.settings_dict)
+    # SQLite's in-memory test database lives only as long as its open handle: set it aside.
+    original_handle, connection.connection = connection.connection, None
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-directory/gatehouse.sqlite3"
+    else:
+        if original_handle is not None:
+            original_handle.close()
+            original_handle = None
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    yield
+    connection.settings_dict.clear()
+    connection.settings_dict.update(original_settings)
+    connection.connection = original_handle
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_503_when_the_database_is_down(client, database_down):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}
+
+
+@pytest.mark.django_db
+def test_it_answers_503_when_the_cache_is_down(client):
+    broken_cache = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": UNREACHABLE_REDIS,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        }
+    }
+    with override_settings(CACHES=broken_cache):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["cache"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_it_answers_503_when_the_broker_is_down(client, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", UNREACHABLE_REDIS)
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_without_a_broker_it_says_tasks_run_in_process(client):
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=True):
+        body = client.get("/healthz").json()
+    assert body["checks"]["broker"] == {"ok": True, "mode": "in-process (no broker configured)"}
+
+
+def test_it_only_answers_get(client):
+    assert client.post("/healthz").status_code == 405
