@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db import models
 
 from accounts.models import Profile, User
+from accounts.services import deactivate_account
 
 
 class ProfileInline(admin.StackedInline):
@@ -44,6 +45,15 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
     )
+
+    actions = ["deactivate"]
+
+    @admin.action(description="Deactivate selected users (sign out everywhere, no further sign-in)")
+    def deactivate(self, request, queryset):
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            deactivate_account(user=user, request=request)
+        self.message_user(request, f"Deactivated {len(users)} user(s).")
 
     def get_inlines(self, request, obj):
         # The profile is created with the user; an inline on the add page would make a second one.

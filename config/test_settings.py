@@ -1,12 +1,21 @@
 """Test settings: only what must be fixed at import time differs from config.settings."""
 
 from config.settings import *  # noqa: F403
-from config.settings import PASSWORD_HASHERS
+from config.settings import LOGGING, PASSWORD_HASHERS, SOCIALACCOUNT_PROVIDERS
 
 # A fast hasher keeps the suite quick; tests/accounts/test_passwords.py pins that the real
 # settings put Argon2 first.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOG_FILE = None
-LOGGING["handlers"].pop("file")  # noqa: F405
-LOGGING["root"]["handlers"] = ["stdout"]  # noqa: F405
+LOGGING["handlers"].pop("file")
+LOGGING["root"]["handlers"] = ["stdout"]
+
+# Mail tasks run in-process so tests read mail.outbox; the Celery issue's tests start a real worker.
+CELERY_TASK_ALWAYS_EAGER = True
+
+# Social providers configured with fake credentials; their HTTP is mocked in the tests.
+SOCIALACCOUNT_PROVIDERS = {
+    provider: {**config, "APPS": [{"client_id": f"test-{provider}-id", "secret": f"test-{provider}-secret", "key": ""}]}
+    for provider, config in SOCIALACCOUNT_PROVIDERS.items()
+}

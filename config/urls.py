@@ -1,10 +1,18 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config import views
+
+# Staff sign in through allauth too, so its rate limits and email verification apply.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Gatehouse administration"
+admin.site.site_title = "Gatehouse admin"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

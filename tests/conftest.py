@@ -9,7 +9,7 @@ def pytest_report_header(config):
     from django.conf import settings
 
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    cache_backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 2)[-2]
+    cache_backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
     broker = "in-process (eager)" if settings.CELERY_TASK_ALWAYS_EAGER else "redis"
     return f"gatehouse: database={engine} cache={cache_backend} celery={broker}"
 

@@ -1,0 +1,43 @@
+"""Where our rules meet allauth: mail goes through Celery on commit, users get a provider."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+
+from accounts.models import Provider
+from accounts.tasks import send_email
+
+
+def enqueue_email(message) -> None:
+    """Send a rendered EmailMessage from a Celery task once the surrounding transaction commits."""
+    html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), "")
+    send_email.delay_on_commit(
+        subject=message.subject, body=message.body, html=html, to=list(message.to), from_email=message.from_email
+    )
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def send_mail(self, template_prefix, email, context):
+        # Same context allauth builds; only the sending moves to a task.
+        from allauth.account.adapter import context as allauth_context
+        from django.contrib.sites.shortcuts import get_current_site
+
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        enqueue_email(self.render_mail(template_prefix, email, ctx))
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def populate_user(self, request, sociallogin, data):
+        user = super().populate_user(request, sociallogin, data)
+        user.provider = Provider(sociallogin.account.provider)
+        return user
+
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form)
+        profile = user.profile
+        # populate_user set these as plain attributes (User keeps names on the Profile).
+        profile.first_name = (getattr(user, "first_name", None) or "")[:150]
+        profile.last_name = (getattr(user, "last_name", None) or "")[:150]
+        profile.image_url = (sociallogin.account.get_avatar_url() or "")[:500]
+        profile.save(update_fields=["first_name", "last_name", "image_url", "updated_at"])
+        return user
