@@ -1,3 +1,5 @@
+from functools import partial
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -27,6 +29,13 @@ def csrf_client():
 
 
 @pytest.fixture
+def committing(django_capture_on_commit_callbacks):
+    """Run on-commit callbacks (mail tasks) as a real commit would; the test transaction never commits."""
+    return partial(django_capture_on_commit_callbacks, execute=True)
+
+
+# The cast: alice is a verified member, staffer runs the admin, newbie has not verified yet.
+@pytest.fixture
 def user(db):
     return UserFactory(username="alice", email="alice@example.com")
 
@@ -34,3 +43,8 @@ def user(db):
 @pytest.fixture
 def staff(db):
     return UserFactory(username="staffer", email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def unverified_user(db):
+    return UserFactory(username="newbie", email="newbie@example.com", verified=False)

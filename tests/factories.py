@@ -1,4 +1,5 @@
 import factory
+from allauth.account.models import EmailAddress
 
 from accounts.models import User
 
@@ -13,3 +14,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password(DEFAULT_PASSWORD)
+
+    @factory.post_generation
+    def verified(user, create, extracted, **kwargs):
+        """Users have a primary email address, verified unless `verified=False` is given."""
+        if create:
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=extracted is not False)

@@ -1,0 +1,89 @@
+"""Account pages: they render for a signed-in member and their query counts are pinned."""
+
+import pytest
+from django.test import Client
+
+from tests.factories import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+# Every signed-in page starts with: 1. the session row, 2. the user row.
+SIGNED_IN = 2
+
+
+@pytest.fixture
+def member(user) -> Client:
+    browser = Client()
+    browser.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD})
+    browser.post("/accounts/reauthenticate/", {"password": DEFAULT_PASSWORD})
+    return browser
+
+
+@pytest.mark.parametrize(
+    ("path", "queries", "shows"),
+    [
+        # + the profile row
+        ("/accounts/profile/", SIGNED_IN + 1, "Save profile"),
+        # + "is the login address listed", + the address list
+        ("/accounts/email/", SIGNED_IN + 2, "alice@example.com"),
+        ("/accounts/password/change/", SIGNED_IN, "oldpassword"),
+        # + the social accounts, + the social apps for each of the two providers
+        ("/accounts/3rdparty/", SIGNED_IN + 3, "Google"),
+        ("/accounts/deactivate/", SIGNED_IN, "Deactivate my account"),
+    ],
+)
+def test_each_account_page_renders_with_a_fixed_number_of_queries(
+    member, django_assert_num_queries, path, queries, shows
+):
+    with django_assert_num_queries(queries):
+        response = member.get(path)
+    assert response.status_code == 200
+    assert shows in response.content.decode()
+
+
+def test_the_sessions_page_lists_each_session_with_three_queries_per_session(user, member, django_assert_num_queries):
+    # allauth purges ended sessions while listing: per session an existence check, then the
+    # current session and user are read again for the "current" marker.
+    with django_assert_num_queries(SIGNED_IN + 1 + 3):
+        response = member.get("/accounts/sessions/")
+    assert response.status_code == 200
+    other = Client()
+    other.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD})
+    with django_assert_num_queries(SIGNED_IN + 1 + 3 * 2):
+        response = member.get("/accounts/sessions/")
+    assert response.content.decode().count("<tr") >= 3
+
+
+def test_the_profile_form_saves_names_and_image(member, user):
+    response = member.post(
+        "/accounts/profile/",
+        {"first_name": "Ada", "last_name": "Lovelace", "image_url": "https://img.example.com/ada.png"},
+    )
+    assert response.status_code == 302
+    user.profile.refresh_from_db()
+    assert (user.profile.first_name, user.profile.last_name) == ("Ada", "Lovelace")
+    assert user.profile.image_url == "https://img.example.com/ada.png"
+
+
+def test_the_profile_form_refuses_a_bad_image_url(member, user):
+    response = member.post("/accounts/profile/", {"first_name": "Ada", "image_url": "javascript:alert(1)"})
+    assert response.status_code == 200
+    assert "Enter a valid URL." in response.content.decode()
+    user.profile.refresh_from_db()
+    assert user.profile.first_name == ""
+
+
+def test_account_pages_need_a_signed_in_user(client, db):
+    for path in ("/accounts/profile/", "/accounts/deactivate/", "/accounts/email/", "/accounts/sessions/"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_ending_other_sessions_from_the_sessions_page(user, member):
+    other = Client()
+    other.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD})
+    response = member.post("/accounts/sessions/", {})
+    assert response.status_code == 302
+    assert other.get("/accounts/profile/").status_code == 302
+    assert member.get("/accounts/profile/").status_code == 200
