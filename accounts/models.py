@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models, transaction
@@ -51,9 +53,12 @@ class User(AbstractUser):
 
     def clean(self):
         super().clean()
-        self.email = type(self).objects.normalize_email(self.email)
+        self.email = self.email.strip().lower()
 
     def save(self, *args, **kwargs):
+        # Stored lowercased: allauth looks addresses up in lowercase, and one spelling per
+        # address keeps the case-insensitive unique constraint and every lookup in agreement.
+        self.email = (self.email or "").strip().lower()
         # Every user has exactly one profile, whichever path created the user (manager,
         # admin form, allauth, API): creating both here, atomically, is the one place all share.
         creating = self._state.adding
@@ -83,3 +88,61 @@ class Profile(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class TokenFamily(models.Model):
+    """One API login: every refresh token rotated from it shares this row.
+
+    A replayed (already rotated) refresh token revokes the whole family; deactivation and
+    password changes revoke families too. Access tokens carry the family id and die with it.
+    """
+
+    class RevokedReason(models.TextChoices):
+        LOGOUT = "logout", "Signed out"
+        REPLAY = "replay", "Refresh token replayed"
+        PASSWORD = "password", "Password changed or reset"
+        DEACTIVATED = "deactivated", "Account deactivated"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(help_text="The absolute end of this login, however often it is refreshed.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=16, choices=RevokedReason.choices, blank=True)
+
+    class Meta:
+        verbose_name_plural = "token families"
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self):
+        return f"API login {self.pk} of {self.user_id}"
+
+
+class LoginCode(models.Model):
+    """A one-time sign-in code sent by email for the API (the portal uses allauth's, same rules)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self):
+        return f"Login code for {self.user_id}"
+
+
+class SocialHandoff(models.Model):
+    """The one-time code the social web flow hands to the app, exchanged for tokens once."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Social handoff for {self.user_id}"

@@ -1,16 +1,23 @@
 """Account workflows shared by the portal, the admin and the API."""
 
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
 from types import SimpleNamespace
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.usersessions.adapter import get_adapter as get_sessions_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.sites.requests import RequestSite
 from django.db import transaction
+from django.utils import timezone
 
+from accounts import tokens
 from accounts.adapters import enqueue_email
-from accounts.models import User
+from accounts.models import LoginCode, SocialHandoff, TokenFamily, User
 
 
 def current_site(request=None):
@@ -38,7 +45,264 @@ def deactivate_account(*, user: User, request=None) -> None:
         User.objects.filter(pk=user.pk).update(is_active=False)
         user.is_active = False
         end_sessions(user=user)
+        tokens.revoke_all(user, reason=TokenFamily.RevokedReason.DEACTIVATED)
         if user.email:
             context = {"user": user, "current_site": current_site(request)}
             message = get_account_adapter(request).render_mail("account/email/account_deactivated", user.email, context)
             enqueue_email(message)
+
+
+# --- Flows the API drives; the portal reaches the same allauth machinery through its views. ---
+
+
+class AccountError(Exception):
+    """A business-rule refusal with a message a person can act on."""
+
+
+class InvalidKey(AccountError):
+    pass
+
+
+class WrongPassword(AccountError):
+    pass
+
+
+class AccountDisabled(AccountError):
+    pass
+
+
+class CodeExpired(AccountError):
+    pass
+
+
+def register(*, request, email: str, username: str, password: str) -> User:
+    """Sign up exactly as the portal does (allauth's form, adapter and verification mail)."""
+    from allauth.account.forms import SignupForm
+    from allauth.account.internal.flows.email_verification import send_verification_email_to_address
+    from allauth.account.models import EmailAddress
+    from django.core.exceptions import ValidationError
+
+    errors = {}
+    if User.objects.filter(email__iexact=email).exists():
+        errors["email"] = "This email address is already taken."
+    if User.objects.filter(username__iexact=username).exists():
+        errors["username"] = "This username is already taken."
+    form = SignupForm(data={"email": email, "username": username, "password1": password, "password2": password})
+    if not form.is_valid():
+        for field, messages in form.errors.items():
+            name = {"password1": "password", "password2": "password", "__all__": "__all__"}.get(field, field)
+            errors.setdefault(name, messages[0])
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        user = form.save(request)
+        address = EmailAddress.objects.get_for_user(user, user.email)
+        send_verification_email_to_address(request, address, signup=True)
+    return user
+
+
+def confirm_email(*, request, key: str) -> bool:
+    """Verify the address behind an emailed key. True if it was verified now, False if already."""
+    from allauth.account.internal.flows.email_verification import verify_email
+    from allauth.account.models import get_emailconfirmation_model
+
+    confirmation = get_emailconfirmation_model().from_key(key)
+    if confirmation is None:
+        raise InvalidKey("The verification link is invalid or has expired.")
+    if confirmation.email_address.verified:
+        return False
+    if not verify_email(request, confirmation.email_address):
+        raise InvalidKey("This email address can no longer be verified for this account.")
+    return True
+
+
+def is_verified(user: User) -> bool:
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def resend_verification(*, request, user: User) -> bool:
+    """False when allauth's rate limit says the last mail was too recent."""
+    from allauth.account.internal.flows.email_verification import send_verification_email_for_user
+
+    return send_verification_email_for_user(request, user)
+
+
+def request_password_reset(*, request, email: str) -> None:
+    """The portal's reset: a link to a known address, a neutral mail to an unknown one."""
+    from allauth.account.forms import ResetPasswordForm
+
+    form = ResetPasswordForm(data={"email": email})
+    if form.is_valid():
+        form.save(request)
+
+
+def _user_for_reset_token(token: str) -> User:
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import url_str_to_user_pk
+
+    uidb36, _, key = token.partition("-")
+    try:
+        user = User.objects.get(pk=url_str_to_user_pk(uidb36), is_active=True)
+    except (User.DoesNotExist, ValueError, OverflowError):
+        raise InvalidKey("The password reset token is invalid or has expired.") from None
+    if not key or not default_token_generator.check_token(user, key):
+        raise InvalidKey("The password reset token is invalid or has expired.")
+    return user
+
+
+def reset_password(*, request, token: str, password: str) -> User:
+    from allauth.account import signals
+    from allauth.account.adapter import get_adapter
+    from allauth.account.internal.flows.password_reset import reset_password as set_password
+    from django.contrib.auth.password_validation import validate_password
+
+    user = _user_for_reset_token(token)
+    validate_password(password, user)
+    with transaction.atomic():
+        set_password(user, password)
+        signals.password_reset.send(sender=User, request=request, user=user)
+        get_adapter(request).send_notification_mail("account/email/password_reset", user)
+    return user
+
+
+def change_password(*, request, user: User, old_password: str, new_password: str) -> None:
+    from allauth.account import signals
+    from allauth.account.adapter import get_adapter
+    from allauth.account.internal.flows.password_change import change_password as set_password
+    from django.contrib.auth.password_validation import validate_password
+
+    if not user.check_password(old_password):
+        raise WrongPassword("Old password isn't correct.")
+    validate_password(new_password, user)
+    with transaction.atomic():
+        set_password(user, new_password)
+        signals.password_changed.send(sender=User, request=request, user=user)
+        get_adapter(request).send_notification_mail("account/email/password_changed", user)
+
+
+class InvalidCode(AccountError):
+    pass
+
+
+def _code_hash(purpose: str, value: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def request_login_code(*, request, email: str) -> bool:
+    """Mail a code as the portal does (same template, timeout, attempts); neutral for unknown addresses.
+
+    Returns False when allauth's per-address limit for code requests is used up.
+    """
+    from allauth.account.adapter import get_adapter
+    from allauth.account.internal.flows.signup import send_unknown_account_mail
+    from allauth.core import ratelimit
+
+    if not ratelimit.consume(request, action="request_login_code", key=email.lower()):
+        return False
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        send_unknown_account_mail(request, email)
+        return True
+    adapter = get_adapter(request)
+    code = adapter.generate_login_code()
+    with transaction.atomic():
+        LoginCode.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
+        LoginCode.objects.create(
+            user=user,
+            code_hash=_code_hash(f"login:{user.pk}", code),
+            expires_at=timezone.now() + timedelta(seconds=allauth_settings.LOGIN_BY_CODE_TIMEOUT),
+        )
+        adapter.send_mail("account/email/login_code", user.email, {"request": request, "code": code})
+    return True
+
+
+def login_with_code(*, email: str, code: str) -> User:
+    """Check an emailed code: single use, expiring, dead after too many wrong tries."""
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        raise InvalidCode("Invalid code or email.")
+    refusal = None
+    with transaction.atomic():
+        login_code = (
+            LoginCode.objects.select_for_update()
+            .filter(user=user, used_at__isnull=True)
+            .order_by("-created_at")
+            .first()
+        )
+        if login_code is None:
+            raise InvalidCode("Invalid code or email.")
+        now = timezone.now()
+        if login_code.expires_at <= now:
+            login_code.used_at = now
+            refusal = CodeExpired("Code has expired.")
+        elif not hmac.compare_digest(login_code.code_hash, _code_hash(f"login:{user.pk}", code.strip())):
+            login_code.attempts += 1
+            if login_code.attempts >= allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
+                login_code.used_at = now
+            refusal = InvalidCode("Invalid code or email.")
+        else:
+            login_code.used_at = now
+        login_code.save(update_fields=["attempts", "used_at"])
+    # Raised after the commit: a wrong try must count even though the request fails.
+    if refusal is not None:
+        raise refusal
+    if not user.is_active:
+        raise AccountDisabled("User is disabled")
+    return user
+
+
+def create_social_handoff(*, user: User) -> str:
+    """A one-time code the app exchanges for tokens after the provider's web flow."""
+    code = secrets.token_urlsafe(32)
+    SocialHandoff.objects.create(
+        user=user,
+        code_hash=_code_hash("social-handoff", code),
+        expires_at=timezone.now() + timedelta(seconds=settings.SOCIAL_HANDOFF_TIMEOUT),
+    )
+    return code
+
+
+def exchange_social_handoff(*, code: str) -> User:
+    with transaction.atomic():
+        handoff = (
+            SocialHandoff.objects.select_for_update()
+            .select_related("user")
+            .filter(code_hash=_code_hash("social-handoff", code), used_at__isnull=True, expires_at__gt=timezone.now())
+            .first()
+        )
+        if handoff is None:
+            raise InvalidKey("The sign-in code is unknown, used or expired.")
+        handoff.used_at = timezone.now()
+        handoff.save(update_fields=["used_at"])
+    if not handoff.user.is_active:
+        raise AccountDisabled("User is disabled")
+    return handoff.user
+
+
+class EmailBelongsToAnotherAccount(AccountError):
+    pass
+
+
+def login_with_google_id_token(*, request, id_token: str) -> User:
+    """Verify a Google ID token (Google's keys, our client id) and find or provision its user."""
+    from allauth.socialaccount.adapter import get_adapter as get_social_adapter
+
+    adapter = get_social_adapter(request)
+    provider = adapter.get_provider(request, "google")
+    sociallogin = provider.verify_token(request, {"id_token": id_token})  # ValidationError if bad
+    sociallogin.lookup()
+    if sociallogin.is_existing:
+        user = sociallogin.user
+    else:
+        email = sociallogin.user.email
+        if email and User.objects.filter(email__iexact=email).exists():
+            raise EmailBelongsToAnotherAccount(
+                "An account with this email address already exists. Sign in to it and connect Google from your account."
+            )
+        with transaction.atomic():
+            user = adapter.save_user(request, sociallogin)
+    if not user.is_active:
+        raise AccountDisabled("User is disabled")
+    return user

@@ -7,6 +7,7 @@ module refuses to start unless the secrets and hosts a real deployment needs are
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -91,6 +92,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_beat",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -114,6 +118,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "accounts.api.ratelimit.ApiRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -236,6 +241,47 @@ for _provider in ("google", "github"):
             {"client_id": _client_id, "secret": env.str(f"{_provider.upper()}_CLIENT_SECRET"), "key": ""}
         )
 USERSESSIONS_TRACK_ACTIVITY = False
+
+# --- Mobile API (DRF + simplejwt) --------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.FamilyJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "SIGNING_KEY": SECRET_KEY,
+    "LEEWAY": 5,
+}
+# A login's refresh tokens stop rotating this long after the password (or code) was entered.
+JWT_ABSOLUTE_REFRESH_LIFETIME = timedelta(days=env.int("JWT_ABSOLUTE_REFRESH_DAYS", default=90))
+REFRESH_COOKIE_NAME = "refresh_token"
+REFRESH_COOKIE_PATH = "/api/"
+# API rate limits (django-ratelimit, counted in the cache): a default for every /api/ view and
+# overrides by URL name, e.g. API_RATE_LIMITS="api-plans=60/m,api-refresh-token=10/m".
+API_RATE_LIMIT_DEFAULT = env.str("API_RATE_LIMIT_DEFAULT", default="5/m")
+API_RATE_LIMITS = env.dict("API_RATE_LIMITS", default={})
+# Where the social web flow may hand its one-time code back to the app (prefixes, comma-separated).
+API_SOCIAL_REDIRECT_ALLOWLIST = env.list("API_SOCIAL_REDIRECT_ALLOWLIST", default=["gatehouse://"])
+SOCIAL_HANDOFF_TIMEOUT = 120
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse API",
+    "DESCRIPTION": "Accounts and subscription billing for the mobile apps. Errors: 422 "
+    '`{"errors": {field: message}}`, otherwise `{"detail": message}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api",
+}
 
 # --- Security -----------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -1,0 +1,19 @@
+"""Bearer authentication that also honours revocation: a token is only as alive as its login."""
+
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+
+from accounts.tokens import FAMILY_CLAIM, active_family
+
+
+class FamilyJWTAuthentication(JWTAuthentication):
+    def get_user(self, validated_token):
+        family_id = validated_token.get(FAMILY_CLAIM)
+        if not family_id:
+            raise InvalidToken("Token is not bound to a login.")
+        family = active_family(family_id)
+        if family is None:
+            raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
+        if not family.user.is_active:
+            raise AuthenticationFailed("User is inactive.", code="user_inactive")
+        return family.user

@@ -1,0 +1,100 @@
+from rest_framework import serializers
+
+from accounts.models import Profile, User
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Profile
+        fields = ("first_name", "last_name", "image_url")
+
+
+class UserSerializer(serializers.ModelSerializer):
+    profile = ProfileSerializer(read_only=True)
+    is_verified = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ("id", "email", "username", "provider", "is_verified", "is_staff", "profile")
+        read_only_fields = fields
+
+    def get_is_verified(self, user) -> bool:
+        from accounts.services import is_verified
+
+        return is_verified(user)
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Access JWT, sent as `Authorization: Bearer <token>`.")
+    refresh_token = serializers.CharField(help_text="Refresh JWT; also set as an httpOnly cookie on /api/.")
+    type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    user = UserSerializer(required=False)
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class ErrorsSerializer(serializers.Serializer):
+    errors = serializers.DictField(child=serializers.CharField(), help_text="One message per field.")
+
+
+class RegisterInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class LoginInput(serializers.Serializer):
+    email = serializers.CharField(max_length=254, help_text="Email address or username.")
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class RefreshInput(serializers.Serializer):
+    refresh_token = serializers.CharField(
+        required=False, max_length=4096, help_text="Optional when the refresh cookie is sent."
+    )
+
+
+class EmailInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class NewPasswordInput(serializers.Serializer):
+    token = serializers.CharField(max_length=512, help_text="The key from the reset link: `<uid>-<key>`.")
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class ChangePasswordInput(serializers.Serializer):
+    old_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class LoginCodeInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    code = serializers.CharField(max_length=32)
+
+
+class ProfileInput(serializers.Serializer):
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    image_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+
+
+class GoogleTokenInput(serializers.Serializer):
+    id_token = serializers.CharField(max_length=8192)
+
+
+class ExchangeInput(serializers.Serializer):
+    code = serializers.CharField(max_length=256)
+
+
+class DeactivateInput(serializers.Serializer):
+    password = serializers.CharField(
+        required=False, max_length=4096, trim_whitespace=False, help_text="Not needed for social-only accounts."
+    )

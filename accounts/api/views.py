@@ -1,0 +1,373 @@
+"""The mobile API's account endpoints (api-contract.md, "Auth"): thin views over accounts.services."""
+
+from urllib.parse import urlencode
+
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
+from allauth.socialaccount.providers.base import AuthProcess
+from django.conf import settings
+from django.contrib.auth import authenticate, logout
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services, tokens
+from accounts.api.permissions import IsVerified
+from accounts.api.serializers import (
+    ChangePasswordInput,
+    DeactivateInput,
+    DetailSerializer,
+    EmailInput,
+    ErrorsSerializer,
+    ExchangeInput,
+    GoogleTokenInput,
+    LoginCodeInput,
+    LoginInput,
+    MessageSerializer,
+    NewPasswordInput,
+    ProfileInput,
+    RefreshInput,
+    RegisterInput,
+    TokenResponseSerializer,
+    UserSerializer,
+)
+from accounts.models import User
+
+ERRORS_422 = OpenApiResponse(ErrorsSerializer, description="Invalid input, one message per field.")
+DETAIL = DetailSerializer
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _unprocessable(error: DjangoValidationError, field: str | None = None) -> exceptions.ValidationError:
+    if hasattr(error, "error_dict"):
+        return exceptions.ValidationError({name: errors[0].messages[0] for name, errors in error.error_dict.items()})
+    return exceptions.ValidationError({field or "__all__": error.messages[0]})
+
+
+def token_response(pair: tokens.TokenPair, *, include_user=True, status_code=200) -> Response:
+    body = {"token": pair.access, "refresh_token": pair.refresh, "type": "Bearer", "expires_in": pair.expires_in}
+    if include_user:
+        body["user"] = UserSerializer(pair.user).data
+    response = Response(body, status=status_code)
+    response.set_cookie(
+        settings.REFRESH_COOKIE_NAME,
+        pair.refresh,
+        expires=pair.refresh_expires_at,
+        path=settings.REFRESH_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def message(text: str, status_code=202) -> Response:
+    return Response({"message": text}, status=status_code)
+
+
+def _sign_in(user: User) -> Response:
+    return token_response(tokens.start_login(user))
+
+
+class RegisterView(APIView):
+    @extend_schema(request=RegisterInput, responses={201: UserSerializer, 422: ERRORS_422}, tags=["auth"])
+    def post(self, request):
+        data = _valid(RegisterInput, request)
+        try:
+            user = services.register(request=request._request, **data)
+        except DjangoValidationError as error:
+            raise _unprocessable(error) from None
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    @extend_schema(
+        request=LoginInput,
+        responses={200: TokenResponseSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(LoginInput, request)
+        login, password = data["email"].strip(), data["password"]
+        credentials = {"email": login} if "@" in login else {"username": login}
+        user = authenticate(request._request, password=password, **credentials)
+        if user is None:
+            candidate = User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first()
+            if candidate is not None and not candidate.is_active and candidate.check_password(password):
+                raise exceptions.PermissionDenied("User is disabled")
+            raise exceptions.AuthenticationFailed("Invalid email or password")
+        return _sign_in(user)
+
+
+class RefreshView(APIView):
+    @extend_schema(
+        request=RefreshInput,
+        parameters=[OpenApiParameter("token", str, description="Deprecated: the seed clients' query parameter.")],
+        responses={200: TokenResponseSerializer, 401: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(RefreshInput, request)
+        raw = (
+            data.get("refresh_token")
+            or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
+            or request.query_params.get("token")
+        )
+        if not raw:
+            raise exceptions.AuthenticationFailed("No refresh token given.")
+        try:
+            pair = tokens.rotate(raw)
+        except tokens.InvalidRefreshToken as error:
+            raise exceptions.AuthenticationFailed(str(error)) from None
+        return token_response(pair, include_user=False)
+
+
+class LogoutView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=RefreshInput, responses={204: None, 401: DETAIL}, tags=["auth"])
+    def post(self, request):
+        data = _valid(RefreshInput, request)
+        raw = data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
+        family = (tokens.family_of(raw) if raw else None) or request.auth.get(tokens.FAMILY_CLAIM)
+        tokens.revoke_family(family, user=request.user)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=settings.REFRESH_COOKIE_PATH, samesite="Lax")
+        return response
+
+
+class MeView(APIView):
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsVerified()]
+
+    @extend_schema(responses={200: UserSerializer, 401: DETAIL}, tags=["auth"])
+    def get(self, request):
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(
+        request=ProfileInput, responses={200: UserSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422}, tags=["auth"]
+    )
+    def patch(self, request):
+        data = _valid(ProfileInput, request)
+        profile = request.user.profile
+        for field, value in data.items():
+            setattr(profile, field, value)
+        profile.save()
+        return Response(UserSerializer(request.user).data)
+
+
+class VerifyView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("token", str, required=True, description="The key from the verification email.")],
+        responses={202: MessageSerializer, 401: DETAIL},
+        tags=["auth"],
+    )
+    def get(self, request):
+        key = request.query_params.get("token", "")
+        try:
+            verified_now = services.confirm_email(request=request._request, key=key) if key else None
+        except services.InvalidKey as error:
+            raise exceptions.AuthenticationFailed(str(error)) from None
+        if verified_now is None:
+            raise exceptions.AuthenticationFailed("The verification link is invalid or has expired.")
+        return message("Email is Verified" if verified_now else "Email is already Verified")
+
+
+class RequestVerifyView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={202: MessageSerializer, 401: DETAIL, 429: DETAIL}, tags=["auth"])
+    def post(self, request):
+        if services.is_verified(request.user):
+            return message("Email is already Verified")
+        if not services.resend_verification(request=request._request, user=request.user):
+            raise exceptions.Throttled(wait=180, detail="A verification email was sent recently. Try again later.")
+        return message("Verification email sent.")
+
+
+class ForgetPasswordView(APIView):
+    @extend_schema(request=EmailInput, responses={202: MessageSerializer, 422: ERRORS_422}, tags=["auth"])
+    def post(self, request):
+        data = _valid(EmailInput, request)
+        services.request_password_reset(request=request._request, email=data["email"])
+        return message("If an account exists for this address, we have sent it a link to reset the password.")
+
+
+class NewPasswordView(APIView):
+    @extend_schema(
+        request=NewPasswordInput, responses={202: MessageSerializer, 401: DETAIL, 422: ERRORS_422}, tags=["auth"]
+    )
+    def post(self, request):
+        data = _valid(NewPasswordInput, request)
+        try:
+            services.reset_password(request=request._request, token=data["token"], password=data["password"])
+        except services.InvalidKey as error:
+            raise exceptions.AuthenticationFailed(str(error)) from None
+        except DjangoValidationError as error:
+            raise _unprocessable(error, "password") from None
+        return message("Password has been reset. Sign in with the new password.")
+
+
+class ChangePasswordView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        request=ChangePasswordInput,
+        responses={200: MessageSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(ChangePasswordInput, request)
+        request._request.token_family_id = request.auth.get(tokens.FAMILY_CLAIM)
+        try:
+            services.change_password(
+                request=request._request,
+                user=request.user,
+                old_password=data["old_password"],
+                new_password=data["new_password"],
+            )
+        except services.WrongPassword as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        except DjangoValidationError as error:
+            raise _unprocessable(error, "new_password") from None
+        return message("Password changed. Your other sessions have been signed out.", status_code=200)
+
+
+class RequestLoginCodeView(APIView):
+    @extend_schema(request=EmailInput, responses={200: MessageSerializer, 422: ERRORS_422, 429: DETAIL}, tags=["auth"])
+    def post(self, request):
+        data = _valid(EmailInput, request)
+        if not services.request_login_code(request=request._request, email=data["email"]):
+            raise exceptions.Throttled(wait=60, detail="Too many codes requested for this address. Try again later.")
+        return message("If an account exists for this address, we have sent it a sign-in code.", status_code=200)
+
+
+class LoginCodeView(APIView):
+    @extend_schema(
+        request=LoginCodeInput,
+        responses={200: TokenResponseSerializer, 400: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(LoginCodeInput, request)
+        try:
+            user = services.login_with_code(email=data["email"], code=data["code"])
+        except services.AccountDisabled as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        except services.AccountError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        return _sign_in(user)
+
+
+def _allowed_app_redirect(next_url: str) -> bool:
+    return any(next_url.startswith(prefix) for prefix in settings.API_SOCIAL_REDIRECT_ALLOWLIST if prefix)
+
+
+class SocialLoginView(APIView):
+    """Start Google's or GitHub's web flow for the app; it ends at the app's redirect URI with a code."""
+
+    provider_id = ""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("next", str, required=True, description="The app's redirect URI (allow-listed).")],
+        responses={302: None, 400: DETAIL, 503: DETAIL},
+        tags=["auth"],
+    )
+    def get(self, request):
+        next_url = request.query_params.get("next", "")
+        if not _allowed_app_redirect(next_url):
+            return Response({"detail": "The next URL is not an allowed app redirect URI."}, status=400)
+        try:
+            provider = get_social_adapter(request._request).get_provider(request._request, self.provider_id)
+        except Exception:
+            return Response({"detail": f"{self.provider_id.title()} sign-in is not configured."}, status=503)
+        request._request.session["api_social_next"] = next_url
+        return provider.redirect(request._request, AuthProcess.LOGIN, next_url=reverse("api-social-complete"))
+
+
+class GoogleLoginView(SocialLoginView):
+    provider_id = "google"
+
+
+class GitHubLoginView(SocialLoginView):
+    provider_id = "github"
+
+
+class SocialCompleteView(APIView):
+    """Where allauth lands after the provider: swap the web session for a one-time code for the app."""
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        django_request = request._request
+        next_url = django_request.session.pop("api_social_next", "")
+        if not _allowed_app_redirect(next_url):
+            return Response({"detail": "No app sign-in is in progress."}, status=400)
+        user = django_request.user
+        if not user.is_authenticated:
+            return HttpResponseRedirect(f"{next_url}?{urlencode({'error': 'login_failed'})}")
+        code = services.create_social_handoff(user=user)
+        logout(django_request)  # the app gets tokens; the browser keeps no session
+        return HttpResponseRedirect(f"{next_url}?{urlencode({'code': code})}")
+
+
+class GoogleTokenView(APIView):
+    @extend_schema(
+        request=GoogleTokenInput,
+        responses={200: TokenResponseSerializer, 401: DETAIL, 403: DETAIL, 409: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(GoogleTokenInput, request)
+        try:
+            user = services.login_with_google_id_token(request=request._request, id_token=data["id_token"])
+        except DjangoValidationError:
+            raise exceptions.AuthenticationFailed("The Google ID token is not valid.") from None
+        except services.AccountDisabled as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        except services.EmailBelongsToAnotherAccount as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return _sign_in(user)
+
+
+class SocialExchangeView(APIView):
+    @extend_schema(
+        request=ExchangeInput,
+        responses={200: TokenResponseSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(ExchangeInput, request)
+        try:
+            user = services.exchange_social_handoff(code=data["code"])
+        except services.AccountDisabled as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        except services.InvalidKey as error:
+            raise exceptions.AuthenticationFailed(str(error)) from None
+        return _sign_in(user)
+
+
+class DeactivateView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        request=DeactivateInput,
+        responses={202: MessageSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _valid(DeactivateInput, request)
+        user = request.user
+        if user.has_usable_password() and not user.check_password(data.get("password") or ""):
+            raise exceptions.PermissionDenied("Password isn't correct.")
+        services.deactivate_account(user=user, request=request._request)
+        return message("User deactivated.")

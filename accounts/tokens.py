@@ -1,0 +1,145 @@
+"""API tokens: simplejwt access/refresh tokens bound to a TokenFamily (one per login).
+
+Rotation blacklists the presented refresh token (simplejwt's token_blacklist tables) and issues
+the next one in the same family. Presenting a refresh token that was already rotated means it
+was copied: the family is revoked, so the thief's and the owner's newest tokens die together.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
+
+from accounts.models import TokenFamily, User
+
+FAMILY_CLAIM = "fam"
+security_log = logging.getLogger("gatehouse.security")
+
+
+class InvalidRefreshToken(Exception):
+    """Expired, forged, revoked or replayed: the client must sign in again."""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    refresh_expires_at: object
+    user: User
+
+    @property
+    def expires_in(self) -> int:
+        return int(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds())
+
+
+def active_family(family_id) -> TokenFamily | None:
+    return (
+        TokenFamily.objects.select_related("user")
+        .filter(pk=family_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+def start_login(user: User) -> TokenPair:
+    """A new login: a new family and its first pair of tokens."""
+    with transaction.atomic():
+        family = TokenFamily.objects.create(
+            user=user, expires_at=timezone.now() + settings.JWT_ABSOLUTE_REFRESH_LIFETIME
+        )
+        return _issue(family)
+
+
+def _issue(family: TokenFamily) -> TokenPair:
+    refresh = RefreshToken()
+    refresh[api_settings.USER_ID_CLAIM] = family.user_id
+    refresh[FAMILY_CLAIM] = str(family.pk)
+    # Rolling lifetime, but never past the login's absolute end.
+    remaining = family.expires_at - refresh.current_time
+    if remaining < api_settings.REFRESH_TOKEN_LIFETIME:
+        refresh.set_exp(lifetime=max(remaining, timedelta(seconds=1)))
+    expires_at = datetime_from_epoch(refresh["exp"])
+    OutstandingToken.objects.create(
+        user_id=family.user_id,
+        jti=refresh[api_settings.JTI_CLAIM],
+        token=str(refresh),
+        created_at=refresh.current_time,
+        expires_at=expires_at,
+    )
+    return TokenPair(
+        access=str(refresh.access_token), refresh=str(refresh), refresh_expires_at=expires_at, user=family.user
+    )
+
+
+def _decode_refresh(raw: str) -> dict:
+    from rest_framework_simplejwt.state import token_backend
+
+    try:
+        payload = token_backend.decode(raw, verify=True)
+    except (TokenError, TokenBackendError) as exc:
+        raise InvalidRefreshToken(str(exc)) from exc
+    if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh" or not payload.get(FAMILY_CLAIM):
+        raise InvalidRefreshToken("Not a refresh token.")
+    return payload
+
+
+def rotate(raw: str) -> TokenPair:
+    payload = _decode_refresh(raw)
+    replayed_family = None
+    with transaction.atomic():
+        # Locking the family serialises concurrent refreshes of one login.
+        family = (
+            TokenFamily.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk=payload[FAMILY_CLAIM])
+            .first()
+        )
+        outstanding = OutstandingToken.objects.filter(jti=payload[api_settings.JTI_CLAIM]).first()
+        if family is None or outstanding is None or family.revoked_at or family.expires_at <= timezone.now():
+            raise InvalidRefreshToken("Refresh token is revoked or expired.")
+        if BlacklistedToken.objects.filter(token=outstanding).exists():
+            _revoke(TokenFamily.objects.filter(pk=family.pk), TokenFamily.RevokedReason.REPLAY)
+            replayed_family = family
+        elif not family.user.is_active:
+            raise InvalidRefreshToken("User is inactive.")
+        else:
+            BlacklistedToken.objects.create(token=outstanding)
+            return _issue(family)
+    security_log.warning(
+        "refresh_token_replayed",
+        extra={
+            "event": "refresh_token_replayed",
+            "user_id": replayed_family.user_id,
+            "family": str(replayed_family.pk),
+        },
+    )
+    raise InvalidRefreshToken("Refresh token was already used; this login has been signed out everywhere.")
+
+
+def family_of(raw_refresh: str) -> str | None:
+    try:
+        return _decode_refresh(raw_refresh)[FAMILY_CLAIM]
+    except InvalidRefreshToken:
+        return None
+
+
+def _revoke(families, reason: str) -> int:
+    return families.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_reason=reason)
+
+
+def revoke_family(family_id, *, user: User, reason: str = TokenFamily.RevokedReason.LOGOUT) -> int:
+    return _revoke(TokenFamily.objects.filter(pk=family_id, user=user), reason)
+
+
+def revoke_all(user: User, *, reason: str, keep_family=None) -> int:
+    families = TokenFamily.objects.filter(user=user)
+    if keep_family:
+        families = families.exclude(pk=keep_family)
+    return _revoke(families, reason)
