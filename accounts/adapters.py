@@ -1,18 +1,34 @@
 """Where our rules meet allauth: mail goes through Celery on commit, users get a provider."""
 
+import logging
+from functools import partial
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.db import transaction
 
-from accounts.models import Provider
+from accounts.models import OutboundEmail, Provider
 from accounts.tasks import send_email
 
+logger = logging.getLogger("gatehouse.mail")
 
-def enqueue_email(message) -> None:
-    """Send a rendered EmailMessage from a Celery task once the surrounding transaction commits."""
+
+def enqueue_email(message) -> OutboundEmail:
+    """Store a rendered EmailMessage in the outbox; a Celery task sends it once this commits."""
     html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), "")
-    send_email.delay_on_commit(
-        subject=message.subject, body=message.body, html=html, to=list(message.to), from_email=message.from_email
+    outbound = OutboundEmail.objects.create(
+        to=list(message.to), from_email=message.from_email, subject=message.subject, body=message.body, html=html
     )
+    transaction.on_commit(partial(_dispatch, outbound.pk), robust=True)
+    return outbound
+
+
+def _dispatch(outbound_email_id: int) -> None:
+    # A broker outage must not fail the request that already committed: the mail waits in the outbox.
+    try:
+        send_email.delay(outbound_email_id)
+    except Exception:
+        logger.warning("mail_dispatch_failed", extra={"outbound_email": outbound_email_id}, exc_info=True)
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -146,3 +146,28 @@ class SocialHandoff(models.Model):
 
     def __str__(self):
         return f"Social handoff for {self.user_id}"
+
+
+class OutboundEmail(models.Model):
+    """A rendered mail waiting to be sent: the Celery task gets only this row's id.
+
+    Nothing secret (links, codes) travels through the broker or its logs, a retried task sends
+    at most once (sent_at is claimed under a row lock), and a mail whose task was lost can be
+    sent again from here. Bodies are cleared once sent.
+    """
+
+    to = models.JSONField()
+    from_email = models.CharField(max_length=254)
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    html = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent")]
+
+    def __str__(self):
+        return f"{self.subject} ({'sent' if self.sent_at else 'queued'})"

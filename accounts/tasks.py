@@ -1,10 +1,14 @@
-"""Mail leaves the request: the adapter renders it, this task sends it."""
+"""Mail leaves the request: the adapter renders it into the outbox, this task sends it."""
 
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import OutboundEmail
 
 logger = logging.getLogger("gatehouse.tasks")
 
@@ -16,10 +20,39 @@ logger = logging.getLogger("gatehouse.tasks")
     retry_backoff_max=600,
     max_retries=8,
 )
-def send_email(*, subject: str, body: str, html: str, to: list[str], from_email: str = "") -> None:
-    message = EmailMultiAlternatives(subject, body, from_email or settings.DEFAULT_FROM_EMAIL, to)
-    if html:
-        message.attach_alternative(html, "text/html")
-    message.send()
-    # The subject names the mail; recipients and bodies (links, codes) stay out of the log.
-    logger.info("task", extra={"task": "accounts.send_email", "subject": subject, "recipients": len(to)})
+def send_email(outbound_email_id: int) -> None:
+    failure = None
+    with transaction.atomic():
+        # The row lock makes a concurrent duplicate of this task skip instead of sending twice.
+        outbound = (
+            OutboundEmail.objects.select_for_update(skip_locked=True)
+            .filter(pk=outbound_email_id, sent_at__isnull=True)
+            .first()
+        )
+        if outbound is None:  # already sent, or another worker is sending it right now
+            _log(outbound_email_id, "skipped")
+            return
+        message = EmailMultiAlternatives(outbound.subject, outbound.body, outbound.from_email, outbound.to)
+        if outbound.html:
+            message.attach_alternative(outbound.html, "text/html")
+        try:
+            message.send()
+        except OSError as error:
+            failure = error
+        else:
+            outbound.sent_at = timezone.now()
+            outbound.attempts += 1
+            outbound.body = outbound.html = ""
+            outbound.save(update_fields=["sent_at", "attempts", "body", "html"])
+    if failure is not None:
+        OutboundEmail.objects.filter(pk=outbound_email_id).update(
+            attempts=F("attempts") + 1, last_error=type(failure).__name__
+        )
+        _log(outbound_email_id, "failed")
+        raise failure
+    _log(outbound_email_id, "sent")
+
+
+def _log(outbound_email_id: int, result: str) -> None:
+    # Only the row id: recipients and bodies (links, codes) stay out of the log.
+    logger.info("task", extra={"task": "accounts.send_email", "outbound_email": outbound_email_id, "result": result})

@@ -12,7 +12,7 @@ from accounts.services import deactivate_account
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user.profile)
+    form = ProfileForm(request.POST if request.method == "POST" else None, instance=request.user.profile)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Your profile has been saved.")
@@ -24,7 +24,7 @@ def profile(request):
 @reauthentication_required
 @require_http_methods(["GET", "POST"])
 def deactivate(request):
-    form = DeactivateAccountForm(request.POST or None)
+    form = DeactivateAccountForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         deactivate_account(user=request.user, request=request)
         logout(request)

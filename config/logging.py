@@ -1,7 +1,8 @@
 """One structured log line per request.
 
 Only the path is logged, never the query string: seed clients still send tokens there
-(`/api/verify?token=…`). Headers, cookies and bodies are never logged.
+(`/api/verify?token=…`). Path parts that are secrets (allauth's verification and reset keys)
+are masked. Headers, cookies and bodies are never logged.
 """
 
 import logging
@@ -19,6 +20,19 @@ def _request_id(request) -> str:
     """Keep a well-formed id from the proxy so one request can be followed across hops."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+SECRET_URL_KWARGS = {"key", "uidb36", "token", "code"}
+
+
+def loggable_path(request) -> str:
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        for name, value in match.kwargs.items():
+            if name in SECRET_URL_KWARGS and value:
+                path = path.replace(str(value), "[redacted]")
+    return path
 
 
 def _user_id(request):
@@ -45,7 +59,7 @@ class RequestLogMiddleware:
             "request",
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": loggable_path(request),
                 "status": response.status_code,
                 "duration_ms": duration_ms,
                 "user_id": _user_id(request),

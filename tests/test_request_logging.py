@@ -65,3 +65,11 @@ def test_the_json_formatter_writes_one_parseable_line(caplog):
         "path": "/",
         "status": 200,
     }
+
+
+def test_it_masks_keys_in_verification_and_reset_links(client, caplog):
+    caplog.set_level(logging.INFO, logger="gatehouse.request")
+    client.get("/accounts/confirm-email/MQ:1xVlPa:secret-confirmation-key/")
+    client.get("/accounts/password/reset/key/1a-secret-reset-key/")
+    paths = [line.path for line in _request_lines(caplog)]
+    assert paths == ["/accounts/confirm-email/[redacted]/", "/accounts/password/reset/key/[redacted]-[redacted]/"]
