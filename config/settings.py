@@ -246,7 +246,7 @@ USERSESSIONS_TRACK_ACTIVITY = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.FamilyJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
@@ -264,6 +264,7 @@ SIMPLE_JWT = {
 }
 # A login's refresh tokens stop rotating this long after the password (or code) was entered.
 JWT_ABSOLUTE_REFRESH_LIFETIME = timedelta(days=env.int("JWT_ABSOLUTE_REFRESH_DAYS", default=90))
+API_MAX_BODY_BYTES = 64 * 1024
 REFRESH_COOKIE_NAME = "refresh_token"
 REFRESH_COOKIE_PATH = "/api/"
 # API rate limits (django-ratelimit, counted in the cache): a default for every /api/ view and
