@@ -1,5 +1,6 @@
 """Bearer authentication that also honours revocation: a token is only as alive as its login."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
@@ -17,3 +18,10 @@ class FamilyJWTAuthentication(JWTAuthentication):
         if not family.user.is_active:
             raise AuthenticationFailed("User is inactive.", code="user_inactive")
         return family.user
+
+
+class FamilyJWTScheme(SimpleJWTScheme):
+    """Documents FamilyJWTAuthentication in the OpenAPI schema as simplejwt's bearer scheme."""
+
+    target_class = FamilyJWTAuthentication
+    name = "bearerAuth"
