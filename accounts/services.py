@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 from types import SimpleNamespace
 
+import jwt
 from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.usersessions.adapter import get_adapter as get_sessions_adapter
@@ -303,6 +304,14 @@ def login_with_google_id_token(*, request, id_token: str) -> User:
     from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 
     adapter = get_social_adapter(request)
+    # allauth trusts the token's own header for kid and alg: a missing kid or another algorithm
+    # would crash inside PyJWT. Google signs with RS256 and always names the key.
+    try:
+        header = jwt.get_unverified_header(id_token)
+    except jwt.PyJWTError:
+        header = {}
+    if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+        raise adapter.validation_error("invalid_token")
     provider = adapter.get_provider(request, "google")
     sociallogin = provider.verify_token(request, {"id_token": id_token})  # ValidationError if bad
     sociallogin.lookup()
@@ -316,6 +325,9 @@ def login_with_google_id_token(*, request, id_token: str) -> User:
             )
         with transaction.atomic():
             user = adapter.save_user(request, sociallogin)
+            if not is_verified(user):
+                # Google vouched for the account, not the address: ask its owner, as the web flow does.
+                resend_verification(request=request, user=user)
     if not user.is_active:
         raise AccountDisabled("User is disabled")
     return user

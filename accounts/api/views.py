@@ -1,6 +1,6 @@
 """The mobile API's account endpoints (api-contract.md, "Auth"): thin views over accounts.services."""
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.providers.base import AuthProcess
@@ -12,6 +12,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -80,7 +81,11 @@ def _sign_in(user: User) -> Response:
 
 
 class RegisterView(APIView):
-    @extend_schema(request=RegisterInput, responses={201: UserSerializer, 422: ERRORS_422}, tags=["auth"])
+    @extend_schema(
+        request=RegisterInput,
+        responses={201: UserSerializer, 400: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        tags=["auth"],
+    )
     def post(self, request):
         data = _valid(RegisterInput, request)
         try:
@@ -93,7 +98,15 @@ class RegisterView(APIView):
 class LoginView(APIView):
     @extend_schema(
         request=LoginInput,
-        responses={200: TokenResponseSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        responses={
+            200: TokenResponseSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            403: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -113,7 +126,7 @@ class RefreshView(APIView):
     @extend_schema(
         request=RefreshInput,
         parameters=[OpenApiParameter("token", str, description="Deprecated: the seed clients' query parameter.")],
-        responses={200: TokenResponseSerializer, 401: DETAIL, 422: ERRORS_422},
+        responses={200: TokenResponseSerializer, 400: DETAIL, 401: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
         tags=["auth"],
     )
     def post(self, request):
@@ -135,7 +148,11 @@ class RefreshView(APIView):
 class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=RefreshInput, responses={204: None, 401: DETAIL}, tags=["auth"])
+    @extend_schema(
+        request=RefreshInput,
+        responses={204: None, 400: DETAIL, 401: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        tags=["auth"],
+    )
     def post(self, request):
         data = _valid(RefreshInput, request)
         raw = data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
@@ -150,12 +167,22 @@ class MeView(APIView):
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsVerified()]
 
-    @extend_schema(responses={200: UserSerializer, 401: DETAIL}, tags=["auth"])
+    @extend_schema(responses={200: UserSerializer, 401: DETAIL, 429: DETAIL}, tags=["auth"])
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
     @extend_schema(
-        request=ProfileInput, responses={200: UserSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422}, tags=["auth"]
+        request=ProfileInput,
+        responses={
+            200: UserSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            403: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
+        tags=["auth"],
     )
     def patch(self, request):
         data = _valid(ProfileInput, request)
@@ -169,7 +196,7 @@ class MeView(APIView):
 class VerifyView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("token", str, required=True, description="The key from the verification email.")],
-        responses={202: MessageSerializer, 401: DETAIL},
+        responses={202: MessageSerializer, 401: DETAIL, 429: DETAIL},
         tags=["auth"],
     )
     def get(self, request):
@@ -196,7 +223,11 @@ class RequestVerifyView(APIView):
 
 
 class ForgetPasswordView(APIView):
-    @extend_schema(request=EmailInput, responses={202: MessageSerializer, 422: ERRORS_422}, tags=["auth"])
+    @extend_schema(
+        request=EmailInput,
+        responses={202: MessageSerializer, 400: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        tags=["auth"],
+    )
     def post(self, request):
         data = _valid(EmailInput, request)
         services.request_password_reset(request=request._request, email=data["email"])
@@ -205,7 +236,9 @@ class ForgetPasswordView(APIView):
 
 class NewPasswordView(APIView):
     @extend_schema(
-        request=NewPasswordInput, responses={202: MessageSerializer, 401: DETAIL, 422: ERRORS_422}, tags=["auth"]
+        request=NewPasswordInput,
+        responses={202: MessageSerializer, 400: DETAIL, 401: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        tags=["auth"],
     )
     def post(self, request):
         data = _valid(NewPasswordInput, request)
@@ -223,7 +256,15 @@ class ChangePasswordView(APIView):
 
     @extend_schema(
         request=ChangePasswordInput,
-        responses={200: MessageSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        responses={
+            200: MessageSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            403: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -244,7 +285,11 @@ class ChangePasswordView(APIView):
 
 
 class RequestLoginCodeView(APIView):
-    @extend_schema(request=EmailInput, responses={200: MessageSerializer, 422: ERRORS_422, 429: DETAIL}, tags=["auth"])
+    @extend_schema(
+        request=EmailInput,
+        responses={200: MessageSerializer, 400: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        tags=["auth"],
+    )
     def post(self, request):
         data = _valid(EmailInput, request)
         if not services.request_login_code(request=request._request, email=data["email"]):
@@ -255,7 +300,7 @@ class RequestLoginCodeView(APIView):
 class LoginCodeView(APIView):
     @extend_schema(
         request=LoginCodeInput,
-        responses={200: TokenResponseSerializer, 400: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        responses={200: TokenResponseSerializer, 400: DETAIL, 403: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
         tags=["auth"],
     )
     def post(self, request):
@@ -280,7 +325,7 @@ class SocialLoginView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("next", str, required=True, description="The app's redirect URI (allow-listed).")],
-        responses={302: None, 400: DETAIL, 503: DETAIL},
+        responses={302: None, 400: DETAIL, 429: DETAIL, 503: DETAIL},
         tags=["auth"],
     )
     def get(self, request):
@@ -303,8 +348,19 @@ class GitHubLoginView(SocialLoginView):
     provider_id = "github"
 
 
+class AppRedirect(HttpResponseRedirect):
+    """A 302 to the app's allow-listed redirect URI (Django's own allows only http, https, ftp)."""
+
+    def __init__(self, next_url: str, **params):
+        self.allowed_schemes = [urlsplit(next_url).scheme]
+        separator = "&" if "?" in next_url else "?"
+        super().__init__(f"{next_url}{separator}{urlencode(params)}")
+
+
 class SocialCompleteView(APIView):
     """Where allauth lands after the provider: swap the web session for a one-time code for the app."""
+
+    authentication_classes = [SessionAuthentication]  # the browser session is the credential here
 
     @extend_schema(exclude=True)
     def get(self, request):
@@ -312,18 +368,27 @@ class SocialCompleteView(APIView):
         next_url = django_request.session.pop("api_social_next", "")
         if not _allowed_app_redirect(next_url):
             return Response({"detail": "No app sign-in is in progress."}, status=400)
-        user = django_request.user
+        user = request.user
         if not user.is_authenticated:
-            return HttpResponseRedirect(f"{next_url}?{urlencode({'error': 'login_failed'})}")
+            return AppRedirect(next_url, error="login_failed")
         code = services.create_social_handoff(user=user)
         logout(django_request)  # the app gets tokens; the browser keeps no session
-        return HttpResponseRedirect(f"{next_url}?{urlencode({'code': code})}")
+        return AppRedirect(next_url, code=code)
 
 
 class GoogleTokenView(APIView):
     @extend_schema(
         request=GoogleTokenInput,
-        responses={200: TokenResponseSerializer, 401: DETAIL, 403: DETAIL, 409: DETAIL, 422: ERRORS_422},
+        responses={
+            200: TokenResponseSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            403: DETAIL,
+            409: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -342,7 +407,15 @@ class GoogleTokenView(APIView):
 class SocialExchangeView(APIView):
     @extend_schema(
         request=ExchangeInput,
-        responses={200: TokenResponseSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        responses={
+            200: TokenResponseSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            403: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -361,7 +434,15 @@ class DeactivateView(APIView):
 
     @extend_schema(
         request=DeactivateInput,
-        responses={202: MessageSerializer, 401: DETAIL, 403: DETAIL, 422: ERRORS_422},
+        responses={
+            202: MessageSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            403: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
