@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
     "allauth.usersessions",
+    "djstripe",
     "accounts",
     "billing",
 ]
@@ -356,9 +357,18 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- Billing ------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
-STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2025-08-27.basil")
+STRIPE_PUBLIC_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+if PRODUCTION and STRIPE_SECRET_KEY and not STRIPE_LIVE_MODE and not _strict_bool("STRIPE_TEST_MODE_OK", False):
+    raise ImproperlyConfigured("STRIPE_SECRET_KEY is a test key in production; set STRIPE_TEST_MODE_OK=True for staging.")
+# Pinned: dj-stripe 2.11's default, the version its sync code was written against.
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-05-27.dahlia")
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
 BILLING_CONFIGURED = bool(STRIPE_SECRET_KEY)
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# Access continues this long past current_period_end before the expiry sweep ends it.
+BILLING_GRACE_PERIOD = timedelta(hours=env.int("BILLING_GRACE_HOURS", default=24))
 
 # --- Rate limits --------------------------------------------------------------------------
 RATELIMIT_ENABLE = _strict_bool("RATELIMIT_ENABLE", default=True)

@@ -1,0 +1,120 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Tier(models.TextChoices):
+    FREE = "free", "Free"
+    PRO = "pro", "Pro"
+    BUSINESS = "business", "Business"
+
+
+# Tiers are ordered: access to a tier includes every tier below it.
+TIER_RANK = {Tier.FREE: 0, Tier.PRO: 1, Tier.BUSINESS: 2}
+
+
+class Interval(models.TextChoices):
+    MONTH = "month", "Monthly"
+    YEAR = "year", "Yearly"
+
+
+class PlanQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Plan(models.Model):
+    """What a customer can buy. Mirrored to a Stripe Product and its current Price."""
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    price_cents = models.PositiveIntegerField(validators=[MinValueValidator(0)])
+    currency = models.CharField(
+        max_length=3,
+        default="usd",
+        validators=[RegexValidator(r"^[a-z]{3}$", "Use a three-letter ISO code, e.g. usd.")],
+    )
+    interval = models.CharField(max_length=8, choices=Interval.choices, default=Interval.MONTH)
+    features = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    stripe_product = models.ForeignKey(
+        "djstripe.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    stripe_price = models.ForeignKey(
+        "djstripe.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["price_cents", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="billing_plan_currency_iso"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def rank(self) -> int:
+        return TIER_RANK[Tier(self.tier)]
+
+    @property
+    def price_display(self) -> str:
+        return f"{self.price_cents / 100:,.2f} {self.currency.upper()}"
+
+
+class SubscriptionStatus(models.TextChoices):
+    INCOMPLETE = "incomplete", "Incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"
+    TRIALING = "trialing", "Trialing"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    CANCELED = "canceled", "Canceled"
+    UNPAID = "unpaid", "Unpaid"
+    PAUSED = "paused", "Paused"
+
+
+# Statuses that grant access (past_due keeps access while Stripe retries the payment).
+ACCESS_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+class Subscription(models.Model):
+    """Our access record for one Stripe subscription (see DESIGN.md): what the user may use, until when."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=32, choices=SubscriptionStatus.choices)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # When Stripe last described this subscription to us: older news never overwrites newer.
+    stripe_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(status__in=ACCESS_STATUSES),
+                name="billing_one_subscription_with_access_per_user",
+                violation_error_message="This user already has a subscription with access.",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "current_period_end"])]
+
+    def __str__(self):
+        return f"{self.user} on {self.plan} ({self.status})"
+
+    @property
+    def grants_access(self) -> bool:
+        return self.status in ACCESS_STATUSES

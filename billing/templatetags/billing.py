@@ -1,0 +1,12 @@
+from django import template
+
+from billing.access import has_access as _has_access
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def has_access(context, tier):
+    """{% has_access "pro" as can_use_pro %}"""
+    request = context.get("request")
+    return bool(request and _has_access(request.user, tier))
