@@ -360,7 +360,9 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLIC_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 if PRODUCTION and STRIPE_SECRET_KEY and not STRIPE_LIVE_MODE and not _strict_bool("STRIPE_TEST_MODE_OK", False):
-    raise ImproperlyConfigured("STRIPE_SECRET_KEY is a test key in production; set STRIPE_TEST_MODE_OK=True for staging.")
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is a test key in production; set STRIPE_TEST_MODE_OK=True for staging."
+    )
 # Pinned: dj-stripe 2.11's default, the version its sync code was written against.
 STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-05-27.dahlia")
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)

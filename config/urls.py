@@ -15,5 +15,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/", include("accounts.api.urls")),
+    path("billing/", include("billing.urls")),
     path("admin/", admin.site.urls),
 ]

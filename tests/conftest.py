@@ -6,6 +6,9 @@ from django.test import Client
 
 from tests.factories import UserFactory
 
+# The loopback fake Stripe's fixtures: fake_stripe, fake_stripe_settings, fake_stripe_server.
+pytest_plugins = ["tests.fake_stripe.fixtures"]
+
 
 def pytest_report_header(config):
     from django.conf import settings

@@ -10,3 +10,12 @@ def has_access(context, tier):
     """{% has_access "pro" as can_use_pro %}"""
     request = context.get("request")
     return bool(request and _has_access(request.user, tier))
+
+
+@register.filter
+def cents(amount, currency="usd"):
+    """{{ 1900|cents:"usd" }} -> 19.00 USD"""
+    try:
+        return f"{int(amount) / 100:,.2f} {str(currency).upper()}"
+    except (TypeError, ValueError):
+        return ""

@@ -1,0 +1,202 @@
+"""Billing workflows that touch Stripe. Stripe goes first: when it fails, nothing is saved here."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from billing import stripe_gateway as gateway
+from billing.access import access_subscription
+from billing.models import Plan, Subscription
+
+logger = logging.getLogger("gatehouse.billing")
+
+
+class BillingRuleError(gateway.BillingError):
+    """A business-rule refusal (already subscribed, same plan, nothing to resume...)."""
+
+
+class NotFound(gateway.BillingError):
+    pass
+
+
+# --- Plans ---------------------------------------------------------------------------------
+
+
+def _price_terms(plan: Plan) -> tuple:
+    return (plan.price_cents, plan.currency, plan.interval)
+
+
+def save_plan(*, plan: Plan, previous: Plan | None = None) -> Plan:
+    """Create or update a plan and its Stripe Product/Price.
+
+    Prices are immutable in Stripe: new terms make a new Price; the old one is archived after
+    our row points at the new one (its subscribers stay on it until they change plan).
+    """
+    old_price_id = previous.stripe_price_id if previous else None
+    if gateway.is_configured() and plan.price_cents > 0:
+        product_id = plan.stripe_product_id
+        if product_id is None:
+            product = gateway.create_product(plan=plan, idempotency_key=f"plan:{plan.code}:product")
+            product_id = product.id
+        elif previous is not None:
+            gateway.update_product(product_id=product_id, plan=plan)
+        price_id = plan.stripe_price_id
+        if price_id is None or previous is None or _price_terms(plan) != _price_terms(previous):
+            terms = ":".join(str(term) for term in _price_terms(plan))
+            price = gateway.create_price(
+                plan=plan, product_id=product_id, idempotency_key=f"plan:{plan.code}:price:{terms}"
+            )
+            price_id = price.id
+        plan.stripe_product_id, plan.stripe_price_id = product_id, price_id
+    with transaction.atomic():
+        plan.save()
+    if old_price_id and old_price_id != plan.stripe_price_id:
+        try:
+            gateway.archive_price(price_id=old_price_id)
+        except gateway.BillingError:
+            # The plan already sells the new price; an unarchived old one is harmless and the
+            # reconciliation job archives it later.
+            logger.warning("old_price_not_archived", extra={"plan": plan.code, "price": old_price_id})
+    return plan
+
+
+def archive_plan(*, plan: Plan) -> Plan:
+    """Soft delete: no new subscriptions; existing subscribers keep it to the end of their period."""
+    plan.is_active = False
+    if gateway.is_configured() and plan.stripe_product_id:
+        gateway.update_product(product_id=plan.stripe_product_id, plan=plan)
+    plan.save(update_fields=["is_active", "updated_at"])
+    return plan
+
+
+# --- Subscribing and changing --------------------------------------------------------------
+
+
+def purchasable_plan(code: str) -> Plan:
+    plan = Plan.objects.active().filter(code=code).first()
+    if plan is None or plan.price_cents == 0:
+        raise NotFound("No such plan is on sale.")
+    return plan
+
+
+def ensure_customer(user) -> str:
+    """The user's Stripe customer id (dj-stripe's Customer, created in Stripe on first use)."""
+    from djstripe.models import Customer
+
+    def get_or_create(**options):
+        customer, _created = Customer.get_or_create(subscriber=user, api_key=options["api_key"])
+        return customer
+
+    return gateway.call("customer.ensure", get_or_create).id
+
+
+def start_checkout(*, user, plan_code: str, base_url: str) -> str:
+    """A Stripe Checkout URL for the plan, or BillingRuleError if the user already has access."""
+    if not gateway.is_configured():
+        raise gateway.BillingNotConfigured("Billing is not configured on this server.")
+    if access_subscription(user) is not None:
+        raise BillingRuleError("You already have a subscription. Change your plan instead.")
+    plan = purchasable_plan(plan_code)
+    if not plan.stripe_price_id:
+        raise gateway.BillingNotConfigured("This plan is not on sale yet: it has no Stripe price.")
+    customer_id = ensure_customer(user)
+    session = gateway.create_checkout_session(
+        customer_id=customer_id,
+        price_id=plan.stripe_price_id,
+        user=user,
+        plan=plan,
+        success_url=base_url + reverse("billing_checkout_success") + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=base_url + reverse("billing_pricing") + "?checkout=canceled",
+        # One checkout per user, plan and minute: a double click reuses the same session.
+        idempotency_key=f"checkout:{user.pk}:{plan.code}:{int(time.time() // 60)}",
+    )
+    return session.url
+
+
+def _current(user) -> Subscription:
+    subscription = access_subscription(user)
+    if subscription is None:
+        raise NotFound("No active subscription found for this user.")
+    return subscription
+
+
+def _item_id(stripe_subscription) -> str:
+    return stripe_subscription["items"]["data"][0]["id"]
+
+
+def preview_change(*, user, plan_code: str) -> dict:
+    subscription = _current(user)
+    plan = purchasable_plan(plan_code)
+    if plan.pk == subscription.plan_id:
+        raise BillingRuleError("You are already on this plan.")
+    remote = gateway.retrieve_subscription(subscription.stripe_subscription_id)
+    proration_date = int(time.time())
+    preview = gateway.preview_price_change(
+        customer_id=subscription.stripe_customer_id or remote["customer"],
+        subscription_id=subscription.stripe_subscription_id,
+        item_id=_item_id(remote),
+        price_id=plan.stripe_price_id,
+        proration_date=proration_date,
+    )
+    return {
+        "plan": plan,
+        "amount_due_cents": preview["amount_due"],
+        "currency": preview["currency"],
+        "proration_date": proration_date,
+        "lines": [
+            {"description": line.get("description") or "", "amount_cents": line["amount"]}
+            for line in preview["lines"]["data"]
+        ],
+    }
+
+
+def change_plan(*, user, plan_code: str, proration_date: int | None = None):
+    """Move the subscription to another plan in place, prorated. Returns Stripe's subscription.
+
+    Our access record changes when Stripe's webhook confirms it (customer.subscription.updated).
+    """
+    subscription = _current(user)
+    plan = purchasable_plan(plan_code)
+    if plan.pk == subscription.plan_id:
+        raise BillingRuleError("You are already on this plan.")
+    remote = gateway.retrieve_subscription(subscription.stripe_subscription_id)
+    proration_date = proration_date or int(time.time())
+    return gateway.change_price(
+        subscription_id=subscription.stripe_subscription_id,
+        item_id=_item_id(remote),
+        price_id=plan.stripe_price_id,
+        proration_date=proration_date,
+        idempotency_key=f"change:{subscription.stripe_subscription_id}:{plan.code}:{proration_date}",
+    )
+
+
+def cancel_at_period_end(*, user) -> Subscription:
+    subscription = _current(user)
+    if subscription.cancel_at_period_end:
+        raise BillingRuleError("Your subscription is already set to end at the end of the period.")
+    gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=True)
+    Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=True)
+    subscription.cancel_at_period_end = True
+    return subscription
+
+
+def resume(*, user) -> Subscription:
+    subscription = _current(user)
+    if not subscription.cancel_at_period_end:
+        raise BillingRuleError("Your subscription is not set to end.")
+    gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=False)
+    Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=False, canceled_at=None)
+    subscription.cancel_at_period_end = False
+    return subscription
+
+
+def billing_portal_url(*, user, return_url: str) -> str:
+    from djstripe.models import Customer
+
+    customer = Customer.objects.filter(subscriber=user, livemode=settings.STRIPE_LIVE_MODE).first()
+    if customer is None:
+        raise NotFound("You have no billing account yet.")
+    return gateway.create_portal_session(customer_id=customer.id, return_url=return_url).url

@@ -1,0 +1,129 @@
+"""Billing pages: thin views over billing.services; Stripe errors become a message on the page."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from billing import selectors, services
+from billing import stripe_gateway as gateway
+from billing.access import access_subscription, tier_required
+from billing.models import Plan
+
+
+def _base_url(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+@require_GET
+def pricing(request):
+    current = access_subscription(request.user)
+    plans = list(Plan.objects.active())
+    if request.GET.get("checkout") == "canceled":
+        messages.info(request, "Checkout was canceled: nothing was charged.")
+    return render(request, "billing/pricing.html", {"plans": plans, "current": current})
+
+
+@login_required
+@require_POST
+def subscribe(request):
+    try:
+        url = services.start_checkout(
+            user=request.user, plan_code=request.POST.get("plan", ""), base_url=_base_url(request)
+        )
+    except gateway.BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing_pricing")
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def checkout_success(request):
+    messages.success(
+        request, "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
+    )
+    return redirect("billing_subscription")
+
+
+@login_required
+@require_GET
+def subscription(request):
+    current = selectors.latest_subscription(request.user)
+    other_plans = [
+        plan for plan in Plan.objects.active() if plan.price_cents and (not current or plan.pk != current.plan_id)
+    ]
+    return render(request, "billing/subscription.html", {"subscription": current, "other_plans": other_plans})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_plan(request):
+    plan_code = request.POST.get("plan") or request.GET.get("plan", "")
+    try:
+        if request.method == "POST":
+            services.change_plan(
+                user=request.user, plan_code=plan_code, proration_date=_int(request.POST.get("proration_date"))
+            )
+            messages.success(request, "Your plan is being changed. The new plan shows here once Stripe confirms it.")
+            return redirect("billing_subscription")
+        preview = services.preview_change(user=request.user, plan_code=plan_code)
+    except gateway.BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing_subscription")
+    return render(request, "billing/change_plan.html", {"preview": preview})
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_POST
+def cancel(request):
+    try:
+        services.cancel_at_period_end(user=request.user)
+    except gateway.BillingError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Your subscription will end at the end of the current period.")
+    return redirect("billing_subscription")
+
+
+@login_required
+@require_POST
+def resume(request):
+    try:
+        services.resume(user=request.user)
+    except gateway.BillingError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Your subscription will continue.")
+    return redirect("billing_subscription")
+
+
+@login_required
+@require_POST
+def portal(request):
+    try:
+        url = services.billing_portal_url(user=request.user, return_url=_base_url(request) + "/billing/subscription/")
+    except gateway.BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing_subscription")
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def history(request):
+    return render(request, "billing/history.html", {"invoices": selectors.invoices_for(request.user)})
+
+
+@tier_required("pro")
+@require_GET
+def pro_reports(request):
+    """The gated example: a page only Pro and Business subscribers see."""
+    return render(request, "billing/pro_reports.html")

@@ -1,0 +1,79 @@
+"""Without Stripe keys every billing page still works and says billing is not configured."""
+
+import pytest
+from django.test import override_settings
+
+from billing.models import Plan
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("unconfigured")]
+
+
+@pytest.fixture
+def unconfigured(settings):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.BILLING_CONFIGURED = False
+
+
+def test_pricing_lists_the_active_plans_for_everyone(client, django_assert_num_queries):
+    Plan.objects.filter(code="business-monthly").update(is_active=False)
+    with django_assert_num_queries(1):  # the active plans
+        response = client.get("/billing/pricing/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Pro" in html
+    assert "19.00 USD" in html
+    assert "Business" not in html
+    assert "Billing is not configured on this server" in html
+    assert "Not on sale until billing is configured." in html
+
+
+def test_subscribing_says_billing_is_not_configured(client, user):
+    client.force_login(user)
+    response = client.post("/billing/subscribe/", {"plan": "pro-monthly"}, follow=True)
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert "Billing is not configured on this server." in response.content.decode()
+
+
+def test_the_subscription_page_shows_the_free_plan(client, user, django_assert_num_queries):
+    client.force_login(user)
+    # session, user, latest subscription, active plans
+    with django_assert_num_queries(4):
+        response = client.get("/billing/subscription/")
+    assert response.status_code == 200
+    assert "You are on the free plan." in response.content.decode()
+
+
+def test_billing_history_is_empty_without_invoices(client, user, django_assert_num_queries):
+    client.force_login(user)
+    with django_assert_num_queries(3):  # session, user, invoices
+        response = client.get("/billing/history/")
+    assert "No invoices yet." in response.content.decode()
+
+
+def test_the_payment_portal_without_a_customer_explains(client, user):
+    client.force_login(user)
+    response = client.post("/billing/portal/", follow=True)
+    assert "You have no billing account yet." in response.content.decode()
+
+
+def test_the_gated_page_sends_free_users_to_pricing(client, user):
+    client.force_login(user)
+    response = client.get("/billing/reports/", follow=True)
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert "This page is part of the Pro plan and above." in response.content.decode()
+
+
+def test_the_gated_page_asks_anonymous_visitors_to_sign_in(client):
+    response = client.get("/billing/reports/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/billing/reports/")
+
+
+def test_billing_pages_need_a_signed_in_user(client):
+    for path in ("/billing/subscription/", "/billing/history/"):
+        assert client.get(path)["Location"].startswith("/accounts/login/")
+
+
+@override_settings(BILLING_CONFIGURED=True)
+def test_the_notice_is_gone_when_configured(client):
+    assert "Billing is not configured" not in client.get("/billing/pricing/").content.decode()
