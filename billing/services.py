@@ -29,37 +29,63 @@ def _price_terms(plan: Plan) -> tuple:
     return (plan.price_cents, plan.currency, plan.interval)
 
 
-def save_plan(*, plan: Plan, previous: Plan | None = None) -> Plan:
-    """Create or update a plan and its Stripe Product/Price.
+def push_plan_to_stripe(*, plan: Plan, previous: Plan | None = None) -> str | None:
+    """Create or update the plan's Stripe Product and Price; set their ids on `plan` (unsaved).
 
-    Prices are immutable in Stripe: new terms make a new Price; the old one is archived after
-    our row points at the new one (its subscribers stay on it until they change plan).
+    Prices are immutable in Stripe: new terms make a new Price. Returns the id of the Price the
+    plan used to sell, to archive once our row points at the new one (see finish_plan_save).
+    Creates carry idempotency keys, so a retry after a failure makes nothing twice.
     """
+    if not gateway.is_configured() or plan.price_cents == 0:
+        return None
     old_price_id = previous.stripe_price_id if previous else None
-    if gateway.is_configured() and plan.price_cents > 0:
-        product_id = plan.stripe_product_id
-        if product_id is None:
-            product = gateway.create_product(plan=plan, idempotency_key=f"plan:{plan.code}:product")
-            product_id = product.id
-        elif previous is not None:
-            gateway.update_product(product_id=product_id, plan=plan)
-        price_id = plan.stripe_price_id
-        if price_id is None or previous is None or _price_terms(plan) != _price_terms(previous):
-            terms = ":".join(str(term) for term in _price_terms(plan))
-            price = gateway.create_price(
-                plan=plan, product_id=product_id, idempotency_key=f"plan:{plan.code}:price:{terms}"
-            )
-            price_id = price.id
-        plan.stripe_product_id, plan.stripe_price_id = product_id, price_id
+    product_id = plan.stripe_product_id
+    if product_id is None:
+        product = gateway.create_product(plan=plan, idempotency_key=f"plan:{plan.code}:product")
+        _mirror("Product", product)
+        product_id = product.id
+    elif previous is not None:
+        _mirror("Product", gateway.update_product(product_id=product_id, plan=plan))
+    price_id = plan.stripe_price_id
+    if price_id is None or previous is None or _price_terms(plan) != _price_terms(previous):
+        terms = ":".join(str(term) for term in _price_terms(plan))
+        price = gateway.create_price(
+            plan=plan, product_id=product_id, idempotency_key=f"plan:{plan.code}:price:{terms}"
+        )
+        _mirror("Price", price)
+        price_id = price.id
+    plan.stripe_product_id, plan.stripe_price_id = product_id, price_id
+    return old_price_id if old_price_id != price_id else None
+
+
+def _mirror(model_name: str, stripe_object) -> None:
+    """Keep dj-stripe's copy in step with what we just wrote to Stripe."""
+    import djstripe.models
+
+    model = getattr(djstripe.models, model_name)
+    gateway.call(
+        f"{model_name.lower()}.mirror",
+        lambda **options: model.sync_from_stripe_data(stripe_object, api_key=options["api_key"]),
+    )
+
+
+def finish_plan_save(*, plan: Plan, old_price_id: str | None) -> None:
+    if not old_price_id:
+        return
+    try:
+        gateway.archive_price(price_id=old_price_id)
+    except gateway.BillingError:
+        # The plan already sells the new price; an unarchived old one is harmless and the
+        # reconciliation job archives it later.
+        logger.warning("old_price_not_archived", extra={"plan": plan.code, "price": old_price_id})
+
+
+def save_plan(*, plan: Plan, previous: Plan | None = None) -> Plan:
+    """Stripe first, then our row: when Stripe fails, nothing is saved here."""
+    old_price_id = push_plan_to_stripe(plan=plan, previous=previous)
     with transaction.atomic():
         plan.save()
-    if old_price_id and old_price_id != plan.stripe_price_id:
-        try:
-            gateway.archive_price(price_id=old_price_id)
-        except gateway.BillingError:
-            # The plan already sells the new price; an unarchived old one is harmless and the
-            # reconciliation job archives it later.
-            logger.warning("old_price_not_archived", extra={"plan": plan.code, "price": old_price_id})
+    finish_plan_save(plan=plan, old_price_id=old_price_id)
     return plan
 
 

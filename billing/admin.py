@@ -1,0 +1,82 @@
+from django import forms
+from django.contrib import admin, messages
+
+from billing import services
+from billing import stripe_gateway as gateway
+from billing.models import Plan, Subscription
+
+
+class PlanAdminForm(forms.ModelForm):
+    features = forms.JSONField(
+        required=False, help_text='A JSON list of short lines, e.g. ["10 projects", "Email support"].'
+    )
+
+    class Meta:
+        model = Plan
+        fields = ("code", "name", "tier", "price_cents", "currency", "interval", "features", "is_active")
+
+    def clean_features(self):
+        features = self.cleaned_data.get("features") or []
+        if not isinstance(features, list) or not all(isinstance(item, str) for item in features):
+            raise forms.ValidationError("Give a list of text lines.")
+        return features
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        # Stripe first: if it refuses or is down, the form shows why and nothing is saved.
+        previous = Plan.objects.get(pk=self.instance.pk) if self.instance.pk else None
+        try:
+            self.old_price_id = services.push_plan_to_stripe(plan=self.instance, previous=previous)
+        except gateway.BillingError as error:
+            self.add_error(None, f"Stripe: {error} The plan was not saved.")
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    form = PlanAdminForm
+    list_display = ("name", "code", "tier", "price_display", "interval", "is_active", "stripe_price_id")
+    list_filter = ("is_active", "tier", "interval")
+    search_fields = ("code", "name")
+    readonly_fields = ("stripe_product_id", "stripe_price_id", "created_at", "updated_at")
+    actions = ["archive"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is how Stripe metadata, checkouts and apps refer to a plan: fixed once created.
+        return (*self.readonly_fields, "code") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.finish_plan_save(plan=obj, old_price_id=getattr(form, "old_price_id", None))
+        if not gateway.is_configured():
+            messages.warning(request, "Billing is not configured: the plan was saved here but not in Stripe.")
+
+    def delete_model(self, request, obj):
+        self.archive(request, Plan.objects.filter(pk=obj.pk))
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # plans are archived, never deleted: subscriptions keep pointing at them
+
+    @admin.action(description="Archive selected plans (no new subscriptions; Stripe product archived)")
+    def archive(self, request, queryset):
+        archived = 0
+        for plan in queryset.filter(is_active=True):
+            try:
+                services.archive_plan(plan=plan)
+            except gateway.BillingError as error:
+                self.message_user(request, f"{plan}: {error} It was not archived.", messages.ERROR)
+            else:
+                archived += 1
+        if archived:
+            self.message_user(request, f"Archived {archived} plan(s).")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("user", "plan", "status", "current_period_end", "cancel_at_period_end", "stripe_subscription_id")
+    list_filter = ("status", "plan", "cancel_at_period_end")
+    search_fields = ("user__email", "user__username", "stripe_subscription_id", "stripe_customer_id")
+    list_select_related = ("user", "plan")
+    raw_id_fields = ("user",)
+    readonly_fields = ("stripe_subscription_id", "stripe_customer_id", "stripe_updated_at", "created_at", "updated_at")
