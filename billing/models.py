@@ -39,11 +39,24 @@ class Plan(models.Model):
     interval = models.CharField(max_length=8, choices=Interval.choices, default=Interval.MONTH)
     features = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
+    # Keyed by Stripe's id, so the id is written before dj-stripe's mirror row exists.
     stripe_product = models.ForeignKey(
-        "djstripe.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        "djstripe.Product",
+        to_field="id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     stripe_price = models.ForeignKey(
-        "djstripe.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        "djstripe.Price",
+        to_field="id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,6 +18,10 @@ class BillingRuleError(gateway.BillingError):
     """A business-rule refusal (already subscribed, same plan, nothing to resume...)."""
 
 
+class AlreadySubscribed(BillingRuleError):
+    pass
+
+
 class NotFound(gateway.BillingError):
     pass
 
@@ -124,7 +128,7 @@ def start_checkout(*, user, plan_code: str, base_url: str) -> str:
     if not gateway.is_configured():
         raise gateway.BillingNotConfigured("Billing is not configured on this server.")
     if access_subscription(user) is not None:
-        raise BillingRuleError("You already have a subscription. Change your plan instead.")
+        raise AlreadySubscribed("You already have a subscription. Change your plan instead.")
     plan = purchasable_plan(plan_code)
     if not plan.stripe_price_id:
         raise gateway.BillingNotConfigured("This plan is not on sale yet: it has no Stripe price.")

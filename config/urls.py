@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
+    path("api/billing/", include("billing.api_urls")),
     path("api/", include("accounts.api.urls")),
     path("billing/", include("billing.urls")),
     path("admin/", admin.site.urls),

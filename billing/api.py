@@ -1,0 +1,368 @@
+"""The contract's Billing endpoints (api-contract.md): thin DRF views over billing.services."""
+
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.permissions import IsVerified
+from accounts.api.serializers import DetailSerializer, ErrorsSerializer
+from billing import selectors, services
+from billing import stripe_gateway as gateway
+from billing.access import access_subscription
+from billing.models import Interval, Plan, Tier
+
+ERRORS_422 = OpenApiResponse(ErrorsSerializer, description="Invalid input, one message per field.")
+
+
+class IsStaff(BasePermission):
+    message = "Staff only."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_staff)
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    billing_period = serializers.ChoiceField(source="interval", choices=Interval.choices, default=Interval.MONTH)
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    currency = serializers.RegexField(r"^[a-zA-Z]{3}$", max_length=3, default="usd")
+    features = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, default=list)
+
+    class Meta:
+        model = Plan
+        fields = ("id", "name", "code", "tier", "price_cents", "currency", "billing_period", "features")
+        extra_kwargs = {"code": {"validators": []}, "price_cents": {"max_value": 99_999_999}}
+
+    def validate_currency(self, value):
+        return value.lower()
+
+
+class PlanUpdateSerializer(PlanSerializer):
+    class Meta(PlanSerializer.Meta):
+        read_only_fields = ("id", "code")
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    plan = PlanSerializer()
+    started_at = serializers.DateTimeField(source="created_at")
+    current_period_end = serializers.DateTimeField(allow_null=True)
+    cancel_at_period_end = serializers.BooleanField()
+    canceled_at = serializers.DateTimeField(allow_null=True)
+    provider = serializers.SerializerMethodField()
+    provider_subscription_id = serializers.CharField(source="stripe_subscription_id")
+
+    def get_provider(self, obj) -> str:
+        return "stripe"
+
+
+class PlanCodeInput(serializers.Serializer):
+    plan_code = serializers.SlugField(max_length=64)
+
+
+class CheckoutSerializer(serializers.Serializer):
+    checkout_url = serializers.URLField()
+
+
+class PreviewSerializer(serializers.Serializer):
+    amount_due_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    proration_date = serializers.IntegerField()
+    lines = serializers.ListField(child=serializers.DictField())
+
+
+class UrlSerializer(serializers.Serializer):
+    url = serializers.URLField()
+
+
+class PaymentSerializer(serializers.Serializer):
+    id = serializers.CharField(source="djstripe_id")
+    invoice_id = serializers.CharField(source="id")
+    subscription_id = serializers.CharField(source="subscription_id", allow_null=True)
+    amount_cents = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField(source="created")
+    hosted_invoice_url = serializers.CharField(allow_null=True)
+    invoice_pdf = serializers.CharField(allow_null=True)
+
+    def get_amount_cents(self, invoice) -> int:
+        return int(round(invoice.amount_due * 100)) if invoice.amount_due is not None else 0
+
+
+def _error(error: gateway.BillingError) -> Response:
+    if isinstance(error, services.NotFound):
+        code = status.HTTP_404_NOT_FOUND
+    elif isinstance(error, services.AlreadySubscribed):
+        code = status.HTTP_409_CONFLICT
+    elif isinstance(error, services.BillingRuleError):
+        code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(error, gateway.PaymentDeclined):
+        code = status.HTTP_402_PAYMENT_REQUIRED
+    else:  # not configured, unreachable, refused by Stripe
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Response({"detail": str(error)}, status=code)
+
+
+def _base_url(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+class PlansView(APIView):
+    def get_permissions(self):
+        if self.request.method == "GET":
+            return []
+        return [IsAuthenticated(), IsVerified(), IsStaff()]
+
+    @extend_schema(responses={200: PlanSerializer(many=True)}, tags=["billing"])
+    def get(self, request):
+        return Response(PlanSerializer(Plan.objects.active(), many=True).data)
+
+    @extend_schema(
+        request=PlanSerializer,
+        responses={
+            201: PlanSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            409: DetailSerializer,
+            422: ERRORS_422,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def post(self, request):
+        serializer = PlanSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if Plan.objects.filter(code=serializer.validated_data["code"]).exists():
+            return Response({"detail": "A plan with this code already exists."}, status=status.HTTP_409_CONFLICT)
+        plan = Plan(**serializer.validated_data)
+        try:
+            services.save_plan(plan=plan)
+        except gateway.BillingError as error:
+            return _error(error)
+        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class PlanDetailView(APIView):
+    def get_permissions(self):
+        if self.request.method == "GET":
+            return []
+        return [IsAuthenticated(), IsVerified(), IsStaff()]
+
+    @extend_schema(responses={200: PlanSerializer, 404: DetailSerializer}, tags=["billing"])
+    def get(self, request, plan_id):
+        return Response(PlanSerializer(get_object_or_404(Plan, pk=plan_id)).data)
+
+    @extend_schema(
+        request=PlanUpdateSerializer,
+        responses={
+            200: PlanSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            422: ERRORS_422,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def patch(self, request, plan_id):
+        plan = get_object_or_404(Plan, pk=plan_id)
+        previous = Plan.objects.get(pk=plan.pk)
+        serializer = PlanUpdateSerializer(plan, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        for field, value in serializer.validated_data.items():
+            setattr(plan, field, value)
+        try:
+            services.save_plan(plan=plan, previous=previous)
+        except gateway.BillingError as error:
+            return _error(error)
+        return Response(PlanSerializer(plan).data)
+
+    @extend_schema(
+        responses={
+            204: None,
+            400: DetailSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def delete(self, request, plan_id):
+        plan = get_object_or_404(Plan, pk=plan_id)
+        if not plan.is_active:
+            return Response({"detail": "This plan is already deleted."}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            services.archive_plan(plan=plan)
+        except gateway.BillingError as error:
+            return _error(error)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MySubscriptionView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        responses={200: SubscriptionSerializer, 401: DetailSerializer, 403: DetailSerializer, 404: DetailSerializer},
+        tags=["billing"],
+    )
+    def get(self, request):
+        subscription = access_subscription(request.user)
+        if subscription is None:
+            return Response({"detail": "No active subscription found for this user."}, status=404)
+        return Response(SubscriptionSerializer(subscription).data)
+
+
+class SubscribeView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        request=PlanCodeInput,
+        responses={
+            201: CheckoutSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            409: DetailSerializer,
+            422: ERRORS_422,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def post(self, request):
+        data = PlanCodeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            url = services.start_checkout(
+                user=request.user, plan_code=data.validated_data["plan_code"], base_url=_base_url(request)
+            )
+        except gateway.BillingError as error:
+            return _error(error)
+        return Response({"checkout_url": url}, status=status.HTTP_201_CREATED)
+
+
+class PreviewView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("plan_code", str, required=True)],
+        responses={
+            200: PreviewSerializer,
+            400: DetailSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            422: ERRORS_422,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def get(self, request):
+        data = PlanCodeInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        try:
+            preview = services.preview_change(user=request.user, plan_code=data.validated_data["plan_code"])
+        except gateway.BillingError as error:
+            return _error(error)
+        preview.pop("plan")
+        return Response(preview)
+
+
+class UpgradeView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        request=PlanCodeInput,
+        responses={
+            200: SubscriptionSerializer,
+            400: DetailSerializer,
+            401: DetailSerializer,
+            402: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            422: ERRORS_422,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def post(self, request):
+        data = PlanCodeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            remote = services.change_plan(user=request.user, plan_code=data.validated_data["plan_code"])
+        except gateway.BillingError as error:
+            return _error(error)
+        if remote.get("pending_update"):
+            invoice = remote.get("latest_invoice")
+            url = invoice.get("hosted_invoice_url") if isinstance(invoice, dict) else None
+            return Response({"action_url": url or _base_url(request) + "/billing/subscription/"})
+        return Response(SubscriptionSerializer(access_subscription(request.user)).data)
+
+
+class CancelView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+    action = staticmethod(services.cancel_at_period_end)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: SubscriptionSerializer,
+            400: DetailSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def post(self, request):
+        try:
+            with transaction.atomic():
+                subscription = self.action(user=request.user)
+        except gateway.BillingError as error:
+            return _error(error)
+        return Response(SubscriptionSerializer(subscription).data)
+
+
+class ResumeView(CancelView):
+    action = staticmethod(services.resume)
+
+
+class PortalView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: UrlSerializer,
+            401: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            503: DetailSerializer,
+        },
+        tags=["billing"],
+    )
+    def post(self, request):
+        try:
+            url = services.billing_portal_url(
+                user=request.user, return_url=settings.SITE_URL + "/billing/subscription/"
+            )
+        except gateway.BillingError as error:
+            return _error(error)
+        return Response({"url": url})
+
+
+class MyPaymentsView(APIView):
+    permission_classes = [IsAuthenticated, IsVerified]
+
+    @extend_schema(
+        responses={200: PaymentSerializer(many=True), 401: DetailSerializer, 403: DetailSerializer}, tags=["billing"]
+    )
+    def get(self, request):
+        return Response(PaymentSerializer(selectors.invoices_for(request.user), many=True).data)
