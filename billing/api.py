@@ -13,7 +13,7 @@ from accounts.api.permissions import IsVerified
 from accounts.api.serializers import DetailSerializer, ErrorsSerializer
 from billing import selectors, services
 from billing import stripe_gateway as gateway
-from billing.access import access_subscription
+from billing.access import HasTier, access_subscription
 from billing.models import Interval, Plan, Tier
 
 ERRORS_422 = OpenApiResponse(ErrorsSerializer, description="Invalid input, one message per field.")
@@ -366,3 +366,19 @@ class MyPaymentsView(APIView):
     )
     def get(self, request):
         return Response(PaymentSerializer(selectors.invoices_for(request.user), many=True).data)
+
+
+class ReportsSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    reports = serializers.ListField(child=serializers.CharField())
+
+
+class ProReportsView(APIView):
+    """The gated example endpoint: Pro and Business subscribers only."""
+
+    permission_classes = [IsAuthenticated, IsVerified, HasTier("pro")]
+
+    @extend_schema(responses={200: ReportsSerializer, 401: DetailSerializer, 403: DetailSerializer}, tags=["billing"])
+    def get(self, request):
+        subscription = access_subscription(request.user)
+        return Response({"plan": subscription.plan.code, "reports": ["usage-by-month", "active-projects"]})

@@ -13,4 +13,5 @@ urlpatterns = [
     path("subscriptions/resume", api.ResumeView.as_view(), name="api-resume"),
     path("portal", api.PortalView.as_view(), name="api-portal"),
     path("payments/me", api.MyPaymentsView.as_view(), name="api-payments-me"),
+    path("reports", api.ProReportsView.as_view(), name="api-pro-reports"),
 ]

@@ -7,8 +7,9 @@ from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-# Every signed-in page starts with: 1. the session row, 2. the user row.
-SIGNED_IN = 2
+# Every signed-in page starts with: 1. the session row, 2. the user row, 3. the user's
+# subscription with access (the nav's Reports link).
+SIGNED_IN = 3
 
 
 @pytest.fixture

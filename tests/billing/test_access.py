@@ -84,3 +84,10 @@ def test_the_access_check_reads_the_database_once_per_user_object(user, django_a
     with django_assert_num_queries(1):
         assert has_access(user, "pro")
         assert has_access(user, "business") is False
+
+
+def test_the_nav_shows_the_reports_link_only_to_subscribers(client, user):
+    client.force_login(user)
+    assert 'href="/billing/reports/"' not in client.get("/").content.decode()
+    subscribe(user)
+    assert 'href="/billing/reports/"' in client.get("/").content.decode()

@@ -168,3 +168,15 @@ def test_billing_a_routes_refuse_unverified_users(unverified_user):
     response = api.get("/api/billing/subscriptions/me")
     assert response.status_code == 403
     assert response.json() == {"detail": "Email address is not verified."}
+
+
+def test_the_gated_endpoint_opens_for_pro_and_above_only(member, user):
+    response = member.get("/api/billing/reports")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "This needs the Pro plan or above."}
+    Subscription.objects.create(
+        user=user, plan=Plan.objects.get(code="business-monthly"), stripe_subscription_id="sub_b", status="active"
+    )
+    response = member.get("/api/billing/reports")
+    assert response.status_code == 200
+    assert response.json()["plan"] == "business-monthly"
