@@ -83,7 +83,7 @@ class UrlSerializer(serializers.Serializer):
 class PaymentSerializer(serializers.Serializer):
     id = serializers.CharField(source="djstripe_id")
     invoice_id = serializers.CharField(source="id")
-    subscription_id = serializers.CharField(source="subscription_id", allow_null=True)
+    subscription_id = serializers.CharField(allow_null=True)
     amount_cents = serializers.SerializerMethodField()
     currency = serializers.CharField()
     status = serializers.CharField()
@@ -92,7 +92,7 @@ class PaymentSerializer(serializers.Serializer):
     invoice_pdf = serializers.CharField(allow_null=True)
 
     def get_amount_cents(self, invoice) -> int:
-        return int(round(invoice.amount_due * 100)) if invoice.amount_due is not None else 0
+        return int(invoice.amount_due or 0)  # dj-stripe 2.11 keeps Stripe's integer minor units
 
 
 def _error(error: gateway.BillingError) -> Response:
@@ -298,10 +298,9 @@ class UpgradeView(APIView):
             remote = services.change_plan(user=request.user, plan_code=data.validated_data["plan_code"])
         except gateway.BillingError as error:
             return _error(error)
-        if remote.get("pending_update"):
-            invoice = remote.get("latest_invoice")
-            url = invoice.get("hosted_invoice_url") if isinstance(invoice, dict) else None
-            return Response({"action_url": url or _base_url(request) + "/billing/subscription/"})
+        pay_at = services.payment_link_for_pending_change(remote)
+        if pay_at is not None:
+            return Response({"action_url": pay_at or _base_url(request) + "/billing/subscription/"})
         return Response(SubscriptionSerializer(access_subscription(request.user)).data)
 
 

@@ -53,9 +53,10 @@ def push_plan_to_stripe(*, plan: Plan, previous: Plan | None = None) -> str | No
     price_id = plan.stripe_price_id
     if price_id is None or previous is None or _price_terms(plan) != _price_terms(previous):
         terms = ":".join(str(term) for term in _price_terms(plan))
-        price = gateway.create_price(
-            plan=plan, product_id=product_id, idempotency_key=f"plan:{plan.code}:price:{terms}"
-        )
+        # The price it replaces is part of the key: going back to earlier terms makes a new
+        # Price instead of replaying the old (archived) one.
+        key = f"plan:{plan.code}:price:{terms}:after:{old_price_id or 'none'}"
+        price = gateway.create_price(plan=plan, product_id=product_id, idempotency_key=key)
         _mirror("Price", price)
         price_id = price.id
     plan.stripe_product_id, plan.stripe_price_id = product_id, price_id
@@ -77,7 +78,7 @@ def finish_plan_save(*, plan: Plan, old_price_id: str | None) -> None:
     if not old_price_id:
         return
     try:
-        gateway.archive_price(price_id=old_price_id)
+        _mirror("Price", gateway.archive_price(price_id=old_price_id))
     except gateway.BillingError:
         # The plan already sells the new price; an unarchived old one is harmless and the
         # reconciliation job archives it later.
@@ -97,7 +98,7 @@ def archive_plan(*, plan: Plan) -> Plan:
     """Soft delete: no new subscriptions; existing subscribers keep it to the end of their period."""
     plan.is_active = False
     if gateway.is_configured() and plan.stripe_product_id:
-        gateway.update_product(product_id=plan.stripe_product_id, plan=plan)
+        _mirror("Product", gateway.update_product(product_id=plan.stripe_product_id, plan=plan))
     plan.save(update_fields=["is_active", "updated_at"])
     return plan
 
@@ -187,6 +188,8 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None):
     """Move the subscription to another plan in place, prorated. Returns Stripe's subscription.
 
     Our access record changes when Stripe's webhook confirms it (customer.subscription.updated).
+    When the prorated payment fails, Stripe keeps the change as `pending_update` until the
+    invoice (`latest_invoice`, expanded) is paid: see payment_link_for_pending_change().
     """
     subscription = _current(user)
     plan = purchasable_plan(plan_code)
@@ -201,6 +204,14 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None):
         proration_date=proration_date,
         idempotency_key=f"change:{subscription.stripe_subscription_id}:{plan.code}:{proration_date}",
     )
+
+
+def payment_link_for_pending_change(remote) -> str | None:
+    """The hosted invoice to pay when a plan change waits for payment; None when it went through."""
+    if not remote.get("pending_update"):
+        return None
+    invoice = remote.get("latest_invoice")
+    return (invoice.get("hosted_invoice_url") if hasattr(invoice, "get") else None) or ""
 
 
 def cancel_at_period_end(*, user) -> Subscription:

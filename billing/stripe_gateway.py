@@ -178,6 +178,7 @@ def change_price(*, subscription_id, item_id, price_id, proration_date: int, ide
         proration_behavior="always_invoice",
         proration_date=proration_date,
         payment_behavior="pending_if_incomplete",
+        expand=["latest_invoice"],
     )
 
 

@@ -180,3 +180,39 @@ def test_the_gated_endpoint_opens_for_pro_and_above_only(member, user):
     response = member.get("/api/billing/reports")
     assert response.status_code == 200
     assert response.json()["plan"] == "business-monthly"
+
+
+def test_payments_me_lists_invoices_newest_first_with_constant_queries(
+    member, user, client, fake_stripe_settings, django_assert_num_queries
+):
+    from tests.billing.fake_billing import subscribe_through_fake, sync_invoice, sync_plans
+
+    sync_plans("pro-monthly")
+    client.force_login(user)
+    done, subscription = subscribe_through_fake(client, user, fake_stripe_settings)
+    sync_invoice(done.invoice["id"])
+    # family + user, verified address, invoices
+    with django_assert_num_queries(3):
+        first = member.get("/api/billing/payments/me").json()
+    assert len(first) == 1
+    payment = first[0]
+    assert set(payment) == {
+        "id",
+        "invoice_id",
+        "subscription_id",
+        "amount_cents",
+        "currency",
+        "status",
+        "created_at",
+        "hosted_invoice_url",
+        "invoice_pdf",
+    }
+    assert payment["invoice_id"] == done.invoice["id"]
+    assert payment["amount_cents"] == 1900
+    for _ in range(4):
+        renewal = fake_stripe_settings.renew(subscription.stripe_subscription_id)
+        sync_invoice(renewal.invoice["id"])
+    with django_assert_num_queries(3):
+        payments = member.get("/api/billing/payments/me").json()
+    assert len(payments) == 5
+    assert [p["created_at"] for p in payments] == sorted((p["created_at"] for p in payments), reverse=True)

@@ -1,0 +1,75 @@
+"""Helpers for billing tests that drive the real code against the loopback fake Stripe.
+
+They only arrange what a test starts from (plans synced to Stripe, a user subscribed through
+Checkout, our access record as the webhook would have written it); the behaviour under test goes
+through the views and services unchanged.
+"""
+
+from datetime import UTC, datetime
+
+import stripe
+from django.contrib.messages import get_messages
+
+from billing import services
+from billing.models import Plan, Subscription, SubscriptionStatus
+from tests.fake_stripe import FAKE_API_KEY
+
+
+def sync_plans(*codes: str) -> list[Plan]:
+    """Push the demo plans to the fake (Product + Price, dj-stripe mirror) as the admin would."""
+    return [services.save_plan(plan=Plan.objects.get(code=code)) for code in codes]
+
+
+def messages_of(response) -> list[str]:
+    """The flash messages a response carries (rendered by the page it redirected to, or queued)."""
+    if response.context is not None and "messages" in response.context:
+        return [str(message) for message in response.context["messages"]]
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def start_checkout(client, plan_code: str = "pro-monthly") -> str:
+    """POST /billing/subscribe/ as the signed-in client; the Checkout Session id it was sent to."""
+    response = client.post("/billing/subscribe/", {"plan": plan_code})
+    assert response.status_code == 302, messages_of(response)
+    return response["Location"].rsplit("/", 1)[-1]
+
+
+def subscribe_through_fake(client, user, fake, plan_code: str = "pro-monthly"):
+    """The user subscribed through our Checkout and paid; our access record says so.
+
+    Returns (Lifecycle, Subscription): Stripe's side from the fake and our row, written with what
+    the webhook would have taken from Stripe (period from the subscription item).
+    """
+    start_checkout(client, plan_code)
+    session = next(s for s in fake.all("checkout.session") if s["status"] == "open")
+    done = fake.complete_checkout(session["id"])
+    return done, access_record(user, done.subscription, plan_code)
+
+
+def access_record(user, stripe_subscription: dict, plan_code: str, **fields) -> Subscription:
+    item = stripe_subscription["items"]["data"][0]
+    values = {
+        "user": user,
+        "plan": Plan.objects.get(code=plan_code),
+        "stripe_subscription_id": stripe_subscription["id"],
+        "stripe_customer_id": stripe_subscription["customer"],
+        "status": stripe_subscription["status"] or SubscriptionStatus.ACTIVE,
+        "current_period_start": _when(item["current_period_start"]),
+        "current_period_end": _when(item["current_period_end"]),
+        "cancel_at_period_end": stripe_subscription["cancel_at_period_end"],
+    }
+    values.update(fields)
+    return Subscription.objects.create(**values)
+
+
+def sync_invoice(invoice_id: str):
+    """Mirror one of the fake's invoices into dj-stripe as its webhook handling would (it re-fetches)."""
+    from djstripe.models import Invoice
+
+    return Invoice.sync_from_stripe_data(
+        stripe.Invoice.retrieve(invoice_id, api_key=FAKE_API_KEY), api_key=FAKE_API_KEY
+    )
+
+
+def _when(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

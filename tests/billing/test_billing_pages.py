@@ -1,0 +1,172 @@
+"""Billing pages with billing configured: their query counts stay flat as plans grow, and the gated page
+opens by tier. None of these pages calls Stripe."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing.models import Plan, Subscription, SubscriptionStatus
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fake(fake_stripe_settings, settings):
+    settings.BILLING_CONFIGURED = True
+    return fake_stripe_settings
+
+
+def with_plans(total: int) -> None:
+    """Bring the active plans (3 demo plans to start with) up to `total`, the paid ones synced-looking."""
+    for code in ("pro-monthly", "business-monthly"):
+        Plan.objects.filter(code=code).update(stripe_product_id=f"prod_{code}", stripe_price_id=f"price_{code}")
+    for n in range(total - Plan.objects.active().count()):
+        Plan.objects.create(
+            code=f"extra-{n}",
+            name=f"Extra {n}",
+            tier="pro",
+            price_cents=1000 + n,
+            features=["One", "Two"],
+            stripe_product_id=f"prod_extra{n}",
+            stripe_price_id=f"price_extra{n}",
+        )
+    assert Plan.objects.active().count() == total
+
+
+def subscribe(user, code="pro-monthly", status=SubscriptionStatus.ACTIVE, ends_in=timedelta(days=20)):
+    return Subscription.objects.create(
+        user=user,
+        plan=Plan.objects.get(code=code),
+        stripe_subscription_id=f"sub_{user.pk}_{code}",
+        stripe_customer_id=f"cus_{user.pk}",
+        status=status,
+        current_period_start=timezone.now() - timedelta(days=10),
+        current_period_end=timezone.now() + ends_in,
+    )
+
+
+# --- query counts -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plans", [3, 10])
+def test_pricing_for_a_subscriber_costs_four_queries_however_many_plans(
+    client, user, fake, plans, django_assert_num_queries
+):
+    with_plans(plans)
+    subscribe(user)
+    client.force_login(user)
+
+    # session, user, the subscription with access (read once: page and nav), the active plans
+    with django_assert_num_queries(4):
+        response = client.get("/billing/pricing/")
+
+    html = response.content.decode()
+    assert html.count('class="card plan') == plans
+    assert "Your current plan" in html
+    assert "Switch to Business" in html
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("plans", [3, 10])
+def test_pricing_for_a_visitor_costs_one_query_however_many_plans(client, fake, plans, django_assert_num_queries):
+    with_plans(plans)
+
+    with django_assert_num_queries(1):  # the active plans
+        response = client.get("/billing/pricing/")
+
+    assert response.content.decode().count('class="card plan') == plans
+
+
+@pytest.mark.parametrize("plans", [3, 10])
+def test_the_subscription_page_costs_five_queries_however_many_plans(
+    client, user, fake, plans, django_assert_num_queries
+):
+    with_plans(plans)
+    subscribe(user)
+    client.force_login(user)
+
+    # session, user, latest subscription (+ plan), active plans, the subscription with access (nav)
+    with django_assert_num_queries(5):
+        response = client.get("/billing/subscription/")
+
+    html = response.content.decode()
+    assert "<h2>Pro</h2>" in html
+    assert "Renews on" in html
+    assert len(response.context["other_plans"]) == plans - 2  # not Free, not the current one
+    assert html.count('href="/billing/subscription/change/?plan=') == plans - 2
+    assert fake.requests == []
+
+
+def test_the_subscription_page_of_a_past_due_subscriber_asks_for_a_new_card(client, user, fake):
+    subscribe(user, status=SubscriptionStatus.PAST_DUE)
+    client.force_login(user)
+
+    html = client.get("/billing/subscription/").content.decode()
+
+    assert "Your last payment failed." in html
+    assert "Payment method and invoices" in html
+
+
+def test_the_subscription_page_after_the_end_offers_no_actions(client, user, fake):
+    subscribe(user, status=SubscriptionStatus.CANCELED, ends_in=-timedelta(days=1))
+    client.force_login(user)
+
+    html = client.get("/billing/subscription/").content.decode()
+
+    assert "Access ends" in html
+    assert "Cancel at period end" not in html
+    assert "Change plan" not in html
+
+
+# --- the gated page ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["pro-monthly", "business-monthly"])
+def test_the_reports_page_opens_for_pro_and_business_subscribers(client, user, fake, code):
+    subscribe(user, code)
+    client.force_login(user)
+
+    response = client.get("/billing/reports/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1>Usage reports</h1>" in html
+    assert 'href="/billing/reports/" aria-current="page">Reports</a>' in html
+
+
+def test_the_reports_page_stays_shut_for_free_users(client, user, fake):
+    client.force_login(user)
+
+    response = client.get("/billing/reports/", follow=True)
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    html = response.content.decode()
+    assert "This page is part of the Pro plan and above." in html
+    assert 'href="/billing/reports/"' not in html  # no nav link either
+
+
+@pytest.mark.parametrize(
+    ("status", "ends_in"),
+    [
+        (SubscriptionStatus.CANCELED, timedelta(days=5)),
+        (SubscriptionStatus.INCOMPLETE, timedelta(days=5)),
+        (SubscriptionStatus.ACTIVE, -timedelta(days=3)),  # a lost webhook: past the period and the grace
+    ],
+)
+def test_the_reports_page_stays_shut_without_current_access(client, user, fake, status, ends_in):
+    subscribe(user, status=status, ends_in=ends_in)
+    client.force_login(user)
+
+    response = client.get("/billing/reports/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/billing/pricing/"
+
+
+def test_one_users_subscription_does_not_open_the_page_for_another(client, user, fake):
+    subscribe(UserFactory(username="bob"), "business-monthly")
+    client.force_login(user)
+
+    assert client.get("/billing/reports/").status_code == 302

@@ -1,0 +1,187 @@
+"""Cancel at period end, and resume: Stripe first, then our access record, each kept in step."""
+
+import pytest
+import stripe
+
+from billing.models import Subscription
+from tests.billing.fake_billing import messages_of, subscribe_through_fake, sync_plans
+
+pytestmark = pytest.mark.django_db
+
+CANCEL_URL = "/billing/subscription/cancel/"
+RESUME_URL = "/billing/subscription/resume/"
+WILL_END = "Your subscription will end at the end of the current period."
+ALREADY_ENDING = "Your subscription is already set to end at the end of the period."
+WILL_CONTINUE = "Your subscription will continue."
+NOT_ENDING = "Your subscription is not set to end."
+
+
+@pytest.fixture
+def fake(fake_stripe_settings, settings):
+    settings.BILLING_CONFIGURED = True
+    sync_plans("pro-monthly", "business-monthly")
+    return fake_stripe_settings
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def subscribed(alice, user, fake):
+    done, record = subscribe_through_fake(alice, user, fake, "pro-monthly")
+    fake.requests.clear()
+    return done.subscription, record
+
+
+def row(record) -> dict:
+    return Subscription.objects.filter(pk=record.pk).values().get()
+
+
+def remote_flag(fake, subscription_id) -> bool:
+    return fake.get(subscription_id)["cancel_at_period_end"]
+
+
+def test_canceling_schedules_the_end_in_stripe_and_here(alice, fake, subscribed):
+    remote, record = subscribed
+
+    response = alice.post(CANCEL_URL, follow=True)
+
+    assert response.redirect_chain == [("/billing/subscription/", 302)]
+    assert messages_of(response) == [WILL_END]
+    (modify,) = fake.calls("POST", f"/v1/subscriptions/{remote['id']}")
+    assert modify.params == {"cancel_at_period_end": True}
+    after = fake.get(remote["id"])
+    assert after["cancel_at_period_end"] is True
+    assert after["status"] == "active"  # access until the period ends
+    assert after["cancel_at"] == remote["items"]["data"][0]["current_period_end"]
+    record.refresh_from_db()
+    assert record.cancel_at_period_end is True
+    assert record.status == "active"
+    html = response.content.decode()
+    assert "Access ends" in html
+    assert "Keep my subscription" in html
+    assert "Cancel at period end" not in html
+
+
+def test_canceling_twice_says_it_is_already_set_to_end(alice, fake, subscribed):
+    remote, record = subscribed
+    alice.post(CANCEL_URL, follow=True)
+    fake.requests.clear()
+
+    response = alice.post(CANCEL_URL, follow=True)
+
+    assert messages_of(response) == [ALREADY_ENDING]
+    assert fake.requests == []
+    assert remote_flag(fake, remote["id"]) is True
+    record.refresh_from_db()
+    assert record.cancel_at_period_end is True
+
+
+def test_resuming_undoes_the_scheduled_end_in_stripe_and_here(alice, fake, subscribed):
+    remote, record = subscribed
+    alice.post(CANCEL_URL, follow=True)
+    fake.requests.clear()
+
+    response = alice.post(RESUME_URL, follow=True)
+
+    assert messages_of(response) == [WILL_CONTINUE]
+    (modify,) = fake.calls("POST", f"/v1/subscriptions/{remote['id']}")
+    assert modify.params == {"cancel_at_period_end": False}
+    after = fake.get(remote["id"])
+    assert (after["cancel_at_period_end"], after["cancel_at"], after["canceled_at"]) == (False, None, None)
+    record.refresh_from_db()
+    assert (record.cancel_at_period_end, record.canceled_at) == (False, None)
+    html = response.content.decode()
+    assert "Renews on" in html
+    assert "Cancel at period end" in html
+
+
+def test_resuming_what_is_not_ending_is_refused(alice, fake, subscribed):
+    response = alice.post(RESUME_URL, follow=True)
+
+    assert messages_of(response) == [NOT_ENDING]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("url", [CANCEL_URL, RESUME_URL])
+def test_without_a_subscription_there_is_nothing_to_cancel_or_resume(alice, fake, url):
+    fake.requests.clear()
+
+    response = alice.post(url, follow=True)
+
+    assert messages_of(response) == ["No active subscription found for this user."]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        pytest.param(lambda fake: fake.fail_next(500), id="stripe-500"),
+        pytest.param(lambda fake: fake.down(), id="stripe-down"),
+    ],
+)
+def test_canceling_while_stripe_fails_is_a_message_and_changes_nothing(alice, fake, subscribed, outage):
+    remote, record = subscribed
+    before = row(record)
+    outage(fake)
+
+    response = alice.post(CANCEL_URL, follow=True)
+
+    assert messages_of(response) == ["Stripe is having trouble. Please try again in a few minutes."]
+    assert row(record) == before
+    fake.up()
+    assert remote_flag(fake, remote["id"]) is False
+
+
+def test_resuming_while_stripe_fails_is_a_message_and_changes_nothing(alice, fake, subscribed):
+    remote, record = subscribed
+    alice.post(CANCEL_URL, follow=True)
+    before = row(record)
+    fake.fail_next(500)
+
+    response = alice.post(RESUME_URL, follow=True)
+
+    assert messages_of(response) == ["Stripe is having trouble. Please try again in a few minutes."]
+    assert row(record) == before
+    assert before["cancel_at_period_end"] is True
+    assert remote_flag(fake, remote["id"]) is True
+
+
+def test_a_timeout_is_a_message_and_changes_nothing(alice, fake, subscribed, monkeypatch):
+    remote, record = subscribed
+    before = row(record)
+    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    fake.timeout_next(seconds=0.5)
+
+    response = alice.post(CANCEL_URL, follow=True)
+
+    assert messages_of(response) == ["Stripe could not be reached. Please try again in a few minutes."]
+    assert row(record) == before
+    assert remote_flag(fake, remote["id"]) is False
+
+
+def test_after_a_lost_answer_canceling_again_puts_both_sides_in_step(alice, fake, subscribed, monkeypatch):
+    remote, record = subscribed
+    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    fake.timeout_next(seconds=0.5, process=True)  # Stripe did it; the answer was lost
+    alice.post(CANCEL_URL, follow=True)
+    assert remote_flag(fake, remote["id"]) is True
+    record.refresh_from_db()
+    assert record.cancel_at_period_end is False  # until the webhook or a retry says otherwise
+
+    response = alice.post(CANCEL_URL, follow=True)
+
+    assert messages_of(response) == [WILL_END]
+    record.refresh_from_db()
+    assert record.cancel_at_period_end is True
+    assert remote_flag(fake, remote["id"]) is True
+
+
+@pytest.mark.parametrize("url", [CANCEL_URL, RESUME_URL])
+def test_cancel_and_resume_are_posts_for_signed_in_users(client, user, fake, url):
+    assert client.post(url)["Location"].startswith("/accounts/login/")
+    client.force_login(user)
+    assert client.get(url).status_code == 405

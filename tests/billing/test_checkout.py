@@ -1,0 +1,276 @@
+"""Subscribing: POST /billing/subscribe/ makes the user's Stripe customer and a Checkout Session.
+
+Driven through the real views, services, gateway and dj-stripe against the loopback fake Stripe.
+"""
+
+import time
+from types import SimpleNamespace
+
+import pytest
+import stripe
+from djstripe.models import Customer
+
+from billing.models import Plan, Subscription, SubscriptionStatus
+from tests.billing.fake_billing import messages_of, sync_plans
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE = "Stripe could not be reached. Please try again in a few minutes."
+TROUBLE = "Stripe is having trouble. Please try again in a few minutes."
+
+
+@pytest.fixture
+def fake(fake_stripe_settings, settings):
+    settings.BILLING_CONFIGURED = True
+    sync_plans("pro-monthly", "business-monthly")
+    fake_stripe_settings.requests.clear()
+    return fake_stripe_settings
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def frozen_minute(monkeypatch):
+    """Both clicks of a double click land in the same minute (the checkout idempotency key's window)."""
+    now = time.time()
+    monkeypatch.setattr("billing.services.time", SimpleNamespace(time=lambda: now))
+    return now
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+
+
+def subscribe(client, plan="pro-monthly", **kwargs):
+    return client.post("/billing/subscribe/", {"plan": plan}, **kwargs)
+
+
+def assert_customers_consistent(fake, user):
+    """What dj-stripe holds for the user is at most one customer, and Stripe has it."""
+    local = list(Customer.objects.filter(subscriber=user).values_list("id", flat=True))
+    assert len(local) <= 1
+    assert set(local) <= {c["id"] for c in fake.all("customer")}
+
+
+def test_subscribing_sends_the_user_to_a_stripe_checkout_for_the_plan(alice, user, fake, frozen_minute):
+    response = subscribe(alice)
+
+    (session,) = fake.all("checkout.session")
+    assert response.status_code == 302
+    assert response["Location"] == session["url"]
+    assert session["url"].startswith("https://checkout.stripe.com/")
+
+    # The user's Stripe customer was made once, through dj-stripe, and is mirrored locally.
+    customer = Customer.objects.get(subscriber=user)
+    (stripe_customer,) = fake.all("customer")
+    assert customer.id == stripe_customer["id"]
+    assert customer.livemode is False
+    assert stripe_customer["email"] == "alice@example.com"
+    assert stripe_customer["metadata"] == {"djstripe_subscriber": str(user.pk)}
+    (customer_call,) = fake.calls("POST", "/v1/customers")
+    assert customer_call.headers.get("Idempotency-Key")
+
+    (call,) = fake.calls("POST", "/v1/checkout/sessions")
+    pro = Plan.objects.get(code="pro-monthly")
+    assert call.params == {
+        "mode": "subscription",
+        "customer": customer.id,
+        "client_reference_id": str(user.pk),
+        "line_items": [{"price": pro.stripe_price_id, "quantity": 1}],
+        "allow_promotion_codes": True,
+        "metadata": {"user_id": str(user.pk), "plan_code": "pro-monthly"},
+        "subscription_data": {"metadata": {"user_id": str(user.pk), "plan_code": "pro-monthly"}},
+        "success_url": "http://testserver/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://testserver/billing/pricing/?checkout=canceled",
+    }
+    assert call.headers["Idempotency-Key"] == f"checkout:{user.pk}:pro-monthly:{int(frozen_minute // 60)}"
+    assert call.headers["Stripe-Version"] == "2026-05-27.dahlia"
+    assert (session["customer"], session["client_reference_id"], session["amount_total"]) == (
+        customer.id,
+        str(user.pk),
+        1900,
+    )
+    assert not Subscription.objects.filter(user=user).exists()  # access comes with the webhook
+
+
+def test_a_double_click_reuses_the_same_checkout_session(alice, user, fake, frozen_minute):
+    first = subscribe(alice)
+    second = subscribe(alice)
+
+    assert first["Location"] == second["Location"]
+    assert len(fake.all("checkout.session")) == 1
+    assert len(fake.all("customer")) == 1
+    assert Customer.objects.filter(subscriber=user).count() == 1
+    keys = [c.headers["Idempotency-Key"] for c in fake.calls("POST", "/v1/checkout/sessions")]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert len(fake.calls("POST", "/v1/customers")) == 1  # the second click found the customer locally
+
+
+def test_a_later_checkout_reuses_the_customer(alice, user, fake, monkeypatch):
+    subscribe(alice)
+    monkeypatch.setattr("billing.services.time", SimpleNamespace(time=lambda: time.time() + 120))
+
+    subscribe(alice, "business-monthly")
+
+    sessions = fake.all("checkout.session")
+    assert len(sessions) == 2
+    assert {s["customer"] for s in sessions} == {Customer.objects.get(subscriber=user).id}
+    assert len(fake.all("customer")) == 1
+
+
+def test_a_user_who_already_has_access_is_told_and_stripe_is_not_called(alice, user, fake):
+    Subscription.objects.create(
+        user=user,
+        plan=Plan.objects.get(code="pro-monthly"),
+        stripe_subscription_id="sub_existing",
+        status=SubscriptionStatus.ACTIVE,
+    )
+
+    response = subscribe(alice, "business-monthly", follow=True)
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert messages_of(response) == ["You already have a subscription. Change your plan instead."]
+    assert fake.requests == []
+    assert not Customer.objects.exists()
+
+
+def test_a_canceled_subscription_does_not_stop_a_new_one(alice, user, fake):
+    Subscription.objects.create(
+        user=user,
+        plan=Plan.objects.get(code="pro-monthly"),
+        stripe_subscription_id="sub_old",
+        status=SubscriptionStatus.CANCELED,
+    )
+
+    response = subscribe(alice)
+
+    assert response.status_code == 302
+    assert response["Location"] == fake.all("checkout.session")[0]["url"]
+
+
+@pytest.mark.parametrize("code", ["no-such-plan", "free", ""])
+def test_a_plan_that_is_not_on_sale_is_refused_without_calling_stripe(alice, user, fake, code):
+    response = subscribe(alice, code, follow=True)
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert messages_of(response) == ["No such plan is on sale."]
+    assert fake.requests == []
+    assert not Customer.objects.exists()
+
+
+def test_an_archived_plan_is_refused_without_calling_stripe(alice, user, fake):
+    Plan.objects.filter(code="pro-monthly").update(is_active=False)
+
+    response = subscribe(alice, follow=True)
+
+    assert messages_of(response) == ["No such plan is on sale."]
+    assert fake.requests == []
+
+
+def test_a_plan_not_yet_synced_to_stripe_is_not_sold(alice, user, fake):
+    Plan.objects.create(code="team", name="Team", tier="business", price_cents=5000)
+
+    response = subscribe(alice, "team", follow=True)
+
+    assert messages_of(response) == ["This plan is not on sale yet: it has no Stripe price."]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        pytest.param(lambda fake: fake.fail_next(500, path_prefix="/v1/customers"), TROUBLE, id="customer-500"),
+        pytest.param(lambda fake: fake.down(), TROUBLE, id="stripe-down"),
+        pytest.param(lambda fake: fake.down(close_connections=True), UNREACHABLE, id="connection-dropped"),
+        pytest.param(lambda fake: fake.fail_next(429, path_prefix="/v1/customers"), UNREACHABLE, id="rate-limited"),
+        pytest.param(lambda fake: fake.fail_next(500, path_prefix="/v1/checkout"), TROUBLE, id="checkout-500"),
+        pytest.param(
+            lambda fake: fake.fail_next(401),
+            "Billing is misconfigured on this server. Please contact support.",
+            id="bad-api-key",
+        ),
+    ],
+)
+def test_a_stripe_failure_is_a_message_and_leaves_consistent_data(alice, user, fake, failure, message):
+    failure(fake)
+
+    response = subscribe(alice, follow=True)
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert messages_of(response) == [message]
+    fake.up()
+    assert fake.all("checkout.session") == []
+    assert_customers_consistent(fake, user)
+    assert not Subscription.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("path", ["/v1/customers", "/v1/checkout/sessions"])
+def test_a_stripe_timeout_is_a_message_and_leaves_consistent_data(alice, user, fake, short_timeout, path):
+    fake.timeout_next(seconds=0.5, path_prefix=path)
+
+    response = subscribe(alice, follow=True)
+
+    assert messages_of(response) == [UNREACHABLE]
+    assert fake.all("checkout.session") == []
+    assert_customers_consistent(fake, user)
+
+
+def test_after_a_lost_answer_the_retry_reuses_what_stripe_made(alice, user, fake, short_timeout, frozen_minute):
+    # Stripe made the customer and the session, but both answers were lost on the way back.
+    fake.timeout_next(seconds=0.5, path_prefix="/v1/customers", process=True)
+    assert messages_of(subscribe(alice, follow=True)) == [UNREACHABLE]
+    assert_customers_consistent(fake, user)
+    fake.timeout_next(seconds=0.5, path_prefix="/v1/checkout/sessions", process=True)
+    assert messages_of(subscribe(alice, follow=True)) == [UNREACHABLE]
+
+    response = subscribe(alice)
+
+    (stripe_customer,) = fake.all("customer")  # idempotency keys replayed: nothing was made twice
+    (session,) = fake.all("checkout.session")
+    assert response["Location"] == session["url"]
+    assert Customer.objects.get(subscriber=user).id == stripe_customer["id"] == session["customer"]
+
+
+def test_subscribing_needs_a_signed_in_user_and_a_post(client, user, fake):
+    response = subscribe(client)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    client.force_login(user)
+    assert client.get("/billing/subscribe/").status_code == 405
+    assert fake.requests == []
+
+
+def test_the_subscribe_form_needs_a_csrf_token(csrf_client, user, fake):
+    csrf_client.force_login(user)
+    assert subscribe(csrf_client).status_code == 403
+    assert fake.requests == []
+
+
+def test_the_pricing_page_offers_checkout_to_a_signed_in_user(alice, fake):
+    html = alice.get("/billing/pricing/").content.decode()
+
+    assert 'action="/billing/subscribe/"' in html
+    assert '<input type="hidden" name="plan" value="pro-monthly">' in html
+    assert "Subscribe to Business" in html
+    assert "Billing is not configured" not in html
+
+
+def test_coming_back_from_checkout_thanks_the_user(alice, fake):
+    response = alice.get("/billing/checkout/success/?session_id=cs_test_1", follow=True)
+
+    assert response.redirect_chain == [("/billing/subscription/", 302)]
+    assert messages_of(response) == [
+        "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
+    ]
+
+
+def test_canceling_checkout_says_nothing_was_charged(alice, fake):
+    response = alice.get("/billing/pricing/?checkout=canceled")
+
+    assert messages_of(response) == ["Checkout was canceled: nothing was charged."]
