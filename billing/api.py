@@ -306,7 +306,7 @@ class UpgradeView(APIView):
 
 class CancelView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
-    action = staticmethod(services.cancel_at_period_end)
+    service = staticmethod(services.cancel_at_period_end)
 
     @extend_schema(
         request=None,
@@ -323,14 +323,14 @@ class CancelView(APIView):
     def post(self, request):
         try:
             with transaction.atomic():
-                subscription = self.action(user=request.user)
+                subscription = self.service(user=request.user)
         except gateway.BillingError as error:
             return _error(error)
         return Response(SubscriptionSerializer(subscription).data)
 
 
 class ResumeView(CancelView):
-    action = staticmethod(services.resume)
+    service = staticmethod(services.resume)
 
 
 class PortalView(APIView):

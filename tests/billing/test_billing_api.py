@@ -216,3 +216,31 @@ def test_payments_me_lists_invoices_newest_first_with_constant_queries(
         payments = member.get("/api/billing/payments/me").json()
     assert len(payments) == 5
     assert [p["created_at"] for p in payments] == sorted((p["created_at"] for p in payments), reverse=True)
+
+
+def test_cancel_and_resume_round_trip_over_the_api(member, user, client, fake_stripe_settings):
+    from tests.billing.fake_billing import subscribe_through_fake, sync_plans
+
+    sync_plans("pro-monthly")
+    client.force_login(user)
+    subscribe_through_fake(client, user, fake_stripe_settings)
+    canceled = member.post("/api/billing/subscriptions/cancel")
+    assert canceled.status_code == 200
+    assert canceled.json()["cancel_at_period_end"] is True
+    assert member.post("/api/billing/subscriptions/cancel").status_code == 400
+    resumed = member.post("/api/billing/subscriptions/resume")
+    assert resumed.json()["cancel_at_period_end"] is False
+    assert member.post("/api/billing/subscriptions/resume").status_code == 400
+    me = member.get("/api/billing/subscriptions/me").json()
+    assert set(me) == {
+        "id",
+        "status",
+        "plan",
+        "started_at",
+        "current_period_end",
+        "cancel_at_period_end",
+        "canceled_at",
+        "provider",
+        "provider_subscription_id",
+    }
+    assert me["provider"] == "stripe"
