@@ -113,7 +113,17 @@ def _base_url(request) -> str:
     return f"{request.scheme}://{request.get_host()}"
 
 
-class PlansView(APIView):
+class _PublicReads:
+    """GET is public ("P"): a stale bearer is ignored there; writes are staff-only."""
+
+    def get_authenticators(self):
+        request = getattr(self, "request", None)  # None while drf-spectacular builds the schema
+        if request is not None and request.method == "GET":
+            return []
+        return super().get_authenticators()
+
+
+class PlansView(_PublicReads, APIView):
     def get_permissions(self):
         if self.request.method == "GET":
             return []
@@ -148,7 +158,7 @@ class PlansView(APIView):
         return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
-class PlanDetailView(APIView):
+class PlanDetailView(_PublicReads, APIView):
     def get_permissions(self):
         if self.request.method == "GET":
             return []

@@ -9,6 +9,8 @@ admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse admin"
 
+handler404 = "config.views.page_not_found"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

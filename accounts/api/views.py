@@ -80,10 +80,21 @@ def _sign_in(user: User) -> Response:
     return token_response(tokens.start_login(user))
 
 
-class RegisterView(APIView):
+class PublicView(APIView):
+    """A "P" route: no authentication at all, so a stale bearer an app still sends is ignored
+    (an expired access token on /api/refresh-token must not turn the refresh into a 401)."""
+
+    authentication_classes = []
+
+    def get_authenticate_header(self, request):
+        # Failures here (bad password, refresh token, key) are still 401 with a Bearer challenge.
+        return 'Bearer realm="api"'
+
+
+class RegisterView(PublicView):
     @extend_schema(
         request=RegisterInput,
-        responses={201: UserSerializer, 400: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={201: UserSerializer, 400: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
         tags=["auth"],
     )
     def post(self, request):
@@ -95,7 +106,7 @@ class RegisterView(APIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class LoginView(APIView):
+class LoginView(PublicView):
     @extend_schema(
         request=LoginInput,
         responses={
@@ -103,6 +114,7 @@ class LoginView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
+            413: DETAIL,
             415: DETAIL,
             422: ERRORS_422,
             429: DETAIL,
@@ -122,11 +134,19 @@ class LoginView(APIView):
         return _sign_in(user)
 
 
-class RefreshView(APIView):
+class RefreshView(PublicView):
     @extend_schema(
         request=RefreshInput,
         parameters=[OpenApiParameter("token", str, description="Deprecated: the seed clients' query parameter.")],
-        responses={200: TokenResponseSerializer, 400: DETAIL, 401: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={
+            200: TokenResponseSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            413: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -150,7 +170,7 @@ class LogoutView(APIView):
 
     @extend_schema(
         request=RefreshInput,
-        responses={204: None, 400: DETAIL, 401: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={204: None, 400: DETAIL, 401: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
         tags=["auth"],
     )
     def post(self, request):
@@ -178,6 +198,7 @@ class MeView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
+            413: DETAIL,
             415: DETAIL,
             422: ERRORS_422,
             429: DETAIL,
@@ -193,7 +214,7 @@ class MeView(APIView):
         return Response(UserSerializer(request.user).data)
 
 
-class VerifyView(APIView):
+class VerifyView(PublicView):
     @extend_schema(
         parameters=[OpenApiParameter("token", str, required=True, description="The key from the verification email.")],
         responses={202: MessageSerializer, 401: DETAIL, 429: DETAIL},
@@ -222,10 +243,10 @@ class RequestVerifyView(APIView):
         return message("Verification email sent.")
 
 
-class ForgetPasswordView(APIView):
+class ForgetPasswordView(PublicView):
     @extend_schema(
         request=EmailInput,
-        responses={202: MessageSerializer, 400: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={202: MessageSerializer, 400: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
         tags=["auth"],
     )
     def post(self, request):
@@ -234,10 +255,18 @@ class ForgetPasswordView(APIView):
         return message("If an account exists for this address, we have sent it a link to reset the password.")
 
 
-class NewPasswordView(APIView):
+class NewPasswordView(PublicView):
     @extend_schema(
         request=NewPasswordInput,
-        responses={202: MessageSerializer, 400: DETAIL, 401: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={
+            202: MessageSerializer,
+            400: DETAIL,
+            401: DETAIL,
+            413: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -261,6 +290,7 @@ class ChangePasswordView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
+            413: DETAIL,
             415: DETAIL,
             422: ERRORS_422,
             429: DETAIL,
@@ -284,10 +314,10 @@ class ChangePasswordView(APIView):
         return message("Password changed. Your other sessions have been signed out.", status_code=200)
 
 
-class RequestLoginCodeView(APIView):
+class RequestLoginCodeView(PublicView):
     @extend_schema(
         request=EmailInput,
-        responses={200: MessageSerializer, 400: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={200: MessageSerializer, 400: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
         tags=["auth"],
     )
     def post(self, request):
@@ -297,10 +327,18 @@ class RequestLoginCodeView(APIView):
         return message("If an account exists for this address, we have sent it a sign-in code.", status_code=200)
 
 
-class LoginCodeView(APIView):
+class LoginCodeView(PublicView):
     @extend_schema(
         request=LoginCodeInput,
-        responses={200: TokenResponseSerializer, 400: DETAIL, 403: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={
+            200: TokenResponseSerializer,
+            400: DETAIL,
+            403: DETAIL,
+            413: DETAIL,
+            415: DETAIL,
+            422: ERRORS_422,
+            429: DETAIL,
+        },
         tags=["auth"],
     )
     def post(self, request):
@@ -318,7 +356,7 @@ def _allowed_app_redirect(next_url: str) -> bool:
     return any(next_url.startswith(prefix) for prefix in settings.API_SOCIAL_REDIRECT_ALLOWLIST if prefix)
 
 
-class SocialLoginView(APIView):
+class SocialLoginView(PublicView):
     """Start Google's or GitHub's web flow for the app; it ends at the app's redirect URI with a code."""
 
     provider_id = ""
@@ -376,7 +414,7 @@ class SocialCompleteView(APIView):
         return AppRedirect(next_url, code=code)
 
 
-class GoogleTokenView(APIView):
+class GoogleTokenView(PublicView):
     @extend_schema(
         request=GoogleTokenInput,
         responses={
@@ -385,6 +423,7 @@ class GoogleTokenView(APIView):
             401: DETAIL,
             403: DETAIL,
             409: DETAIL,
+            413: DETAIL,
             415: DETAIL,
             422: ERRORS_422,
             429: DETAIL,
@@ -404,7 +443,7 @@ class GoogleTokenView(APIView):
         return _sign_in(user)
 
 
-class SocialExchangeView(APIView):
+class SocialExchangeView(PublicView):
     @extend_schema(
         request=ExchangeInput,
         responses={
@@ -412,6 +451,7 @@ class SocialExchangeView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
+            413: DETAIL,
             415: DETAIL,
             422: ERRORS_422,
             429: DETAIL,
@@ -439,6 +479,7 @@ class DeactivateView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
+            413: DETAIL,
             415: DETAIL,
             422: ERRORS_422,
             429: DETAIL,

@@ -5,8 +5,10 @@ by a stub page, after asserting it is exactly the URL the fake Stripe issued.
 """
 
 import re
+from importlib import import_module
 
 import pytest
+from django.apps import apps
 
 from billing import services
 from billing.models import Plan
@@ -19,6 +21,8 @@ SCREENSHOT_FOLDER = "billing"
 
 @pytest.fixture
 def pro_on_sale(fake_stripe_settings, settings):
+    # Transactional tests flush the tables, the migrations' demo plans included: seed them again.
+    import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)
     settings.BILLING_CONFIGURED = True
     plan = Plan.objects.get(code="pro-monthly")
     services.save_plan(plan=plan, previous=Plan.objects.get(pk=plan.pk))
