@@ -94,7 +94,7 @@ class PublicView(APIView):
 class RegisterView(PublicView):
     @extend_schema(
         request=RegisterInput,
-        responses={201: UserSerializer, 400: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={201: UserSerializer, 400: DETAIL, 422: ERRORS_422},
         tags=["auth"],
     )
     def post(self, request):
@@ -114,10 +114,7 @@ class LoginView(PublicView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -142,10 +139,7 @@ class RefreshView(PublicView):
             200: TokenResponseSerializer,
             400: DETAIL,
             401: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -170,7 +164,7 @@ class LogoutView(APIView):
 
     @extend_schema(
         request=RefreshInput,
-        responses={204: None, 400: DETAIL, 401: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={204: None, 400: DETAIL, 401: DETAIL, 422: ERRORS_422},
         tags=["auth"],
     )
     def post(self, request):
@@ -187,7 +181,7 @@ class MeView(APIView):
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsVerified()]
 
-    @extend_schema(responses={200: UserSerializer, 401: DETAIL, 429: DETAIL}, tags=["auth"])
+    @extend_schema(responses={200: UserSerializer, 401: DETAIL}, tags=["auth"])
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
@@ -198,10 +192,7 @@ class MeView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -217,7 +208,7 @@ class MeView(APIView):
 class VerifyView(PublicView):
     @extend_schema(
         parameters=[OpenApiParameter("token", str, required=True, description="The key from the verification email.")],
-        responses={202: MessageSerializer, 401: DETAIL, 429: DETAIL},
+        responses={202: MessageSerializer, 401: DETAIL},
         tags=["auth"],
     )
     def get(self, request):
@@ -234,7 +225,7 @@ class VerifyView(PublicView):
 class RequestVerifyView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={202: MessageSerializer, 401: DETAIL, 429: DETAIL}, tags=["auth"])
+    @extend_schema(request=None, responses={202: MessageSerializer, 401: DETAIL}, tags=["auth"])
     def post(self, request):
         if services.is_verified(request.user):
             return message("Email is already Verified")
@@ -246,7 +237,7 @@ class RequestVerifyView(APIView):
 class ForgetPasswordView(PublicView):
     @extend_schema(
         request=EmailInput,
-        responses={202: MessageSerializer, 400: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={202: MessageSerializer, 400: DETAIL, 422: ERRORS_422},
         tags=["auth"],
     )
     def post(self, request):
@@ -262,10 +253,7 @@ class NewPasswordView(PublicView):
             202: MessageSerializer,
             400: DETAIL,
             401: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -290,10 +278,7 @@ class ChangePasswordView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -317,7 +302,7 @@ class ChangePasswordView(APIView):
 class RequestLoginCodeView(PublicView):
     @extend_schema(
         request=EmailInput,
-        responses={200: MessageSerializer, 400: DETAIL, 413: DETAIL, 415: DETAIL, 422: ERRORS_422, 429: DETAIL},
+        responses={200: MessageSerializer, 400: DETAIL, 422: ERRORS_422},
         tags=["auth"],
     )
     def post(self, request):
@@ -334,10 +319,7 @@ class LoginCodeView(PublicView):
             200: TokenResponseSerializer,
             400: DETAIL,
             403: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -363,7 +345,7 @@ class SocialLoginView(PublicView):
 
     @extend_schema(
         parameters=[OpenApiParameter("next", str, required=True, description="The app's redirect URI (allow-listed).")],
-        responses={302: None, 400: DETAIL, 429: DETAIL, 503: DETAIL},
+        responses={302: None, 400: DETAIL, 503: DETAIL},
         tags=["auth"],
     )
     def get(self, request):
@@ -423,10 +405,7 @@ class GoogleTokenView(PublicView):
             401: DETAIL,
             403: DETAIL,
             409: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -451,10 +430,7 @@ class SocialExchangeView(PublicView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
@@ -479,10 +455,7 @@ class DeactivateView(APIView):
             400: DETAIL,
             401: DETAIL,
             403: DETAIL,
-            413: DETAIL,
-            415: DETAIL,
             422: ERRORS_422,
-            429: DETAIL,
         },
         tags=["auth"],
     )
