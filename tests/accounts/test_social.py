@@ -7,12 +7,10 @@ objects back. Any request to a URL the test did not answer for fails loudly, and
 guard refuses socket connections to anything but loopback, so nothing can reach the Internet.
 """
 
-import ipaddress
-import json
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import jwt
 import pytest
@@ -21,101 +19,21 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.core import mail
 from django.urls import reverse
-from requests.structures import CaseInsensitiveDict
 
 from accounts.admin import UserCreationForm
 from accounts.models import Profile, Provider, User
 from tests.factories import UserFactory
+from tests.social_fakes import UnexpectedRequest, install
 
 pytestmark = pytest.mark.django_db
 
 
-# --- The network: a fake transport, and a guard behind it ---------------------------------
-
-
-class UnexpectedRequest(AssertionError):
-    """A request to a URL no test answered for. Not a RequestException, so allauth can't swallow it."""
-
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-    content_type: str
-
-
-class FakeTransport:
-    """Stands in for requests' HTTPAdapter: answers (method, URL) pairs and records every request."""
-
-    def __init__(self):
-        self.answers: dict[tuple[str, str], Answer] = {}
-        self.requests: list[requests.PreparedRequest] = []
-
-    def answer(self, method, url, *, status=200, json_body=None, form_body=None):
-        if json_body is not None:
-            answer = Answer(status, json.dumps(json_body).encode(), "application/json; charset=utf-8")
-        else:
-            answer = Answer(status, urlencode(form_body or {}).encode(), "application/x-www-form-urlencoded")
-        self.answers[(method, url)] = answer
-
-    def send(self, adapter, request, **kwargs):
-        self.requests.append(request)
-        scheme, netloc, path, _query, _fragment = urlsplit(request.url)
-        key = (request.method, urlunsplit((scheme, netloc, path, "", "")))
-        if key not in self.answers:
-            raise UnexpectedRequest(f"No fake answer for {request.method} {request.url}")
-        answer = self.answers[key]
-        response = requests.Response()
-        response.status_code = answer.status
-        response.reason = "OK" if answer.status < 400 else "Error"
-        response.headers = CaseInsensitiveDict({"Content-Type": answer.content_type})
-        response._content = answer.body
-        response.encoding = "utf-8"
-        response.url = request.url
-        response.request = request
-        response.connection = adapter
-        return response
-
-    def requests_to(self, method, url):
-        return [r for r in self.requests if r.method == method and r.url.split("?")[0] == url]
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Refuse socket connections except to loopback (PostgreSQL and Redis in CI) and Unix sockets."""
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def refuse_the_outside(sock, address):
-        if sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return
-        host = address[0]
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:  # a name other than localhost: it would need DNS, which is the network too
-            loopback = False
-        if not loopback:
-            raise ConnectionRefusedError(f"Tests must not reach the network (tried {address!r}).")
-
-    def connect(sock, address):
-        refuse_the_outside(sock, address)
-        return real_connect(sock, address)
-
-    def connect_ex(sock, address):
-        refuse_the_outside(sock, address)
-        return real_connect_ex(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+# --- The network: tests/social_fakes.py's fake transport, and its guard behind it ----------
 
 
 @pytest.fixture(autouse=True)
 def transport(monkeypatch):
-    fake = FakeTransport()
-    # A plain function, so the patched method still receives the adapter it was called on.
-    monkeypatch.setattr(
-        requests.adapters.HTTPAdapter, "send", lambda adapter, request, **kwargs: fake.send(adapter, request, **kwargs)
-    )
-    return fake
+    return install(monkeypatch)
 
 
 # --- The providers ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 /api/social/exchange), fully offline.
 
 Google's ID tokens are real RS256 JWTs signed by a key made in the test and published at the certs URL
-allauth fetches; GitHub's and Google's web endpoints are faked at requests' transport (tests/api/social_fakes.py).
+allauth fetches; GitHub's and Google's web endpoints are faked at requests' transport (tests/social_fakes.py).
 """
 
 import base64
@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from accounts.models import Profile, Provider, SocialHandoff, TokenFamily, User
 from tests.api.conftest import bearer
-from tests.api.social_fakes import GRACE, FakeGitHub, FakeGoogle, Person, install, signing_key
 from tests.factories import UserFactory
+from tests.social_fakes import GRACE, FakeGitHub, FakeGoogle, Person, install, signing_key
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,6 @@
-"""Offline stand-ins for Google and GitHub, for the API's social sign-in tests.
+"""Offline stand-ins for Google and GitHub, for the portal's and the API's social sign-in tests.
 
-The same technique as tests/accounts/test_social.py (copied, not imported, so the two suites can
-change independently): requests' transport (``HTTPAdapter.send``) is replaced by a fake that answers
+requests' transport (``HTTPAdapter.send``) is replaced by a fake that answers
 only the URLs a test registered and fails loudly for any other, and a socket guard refuses every
 connection that is not to loopback (PostgreSQL and Redis) or a Unix socket.
 
