@@ -73,3 +73,8 @@ def sync_invoice(invoice_id: str):
 
 def _when(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
+
+
+def row(record) -> dict:
+    """Our access record as stored, to compare before and after."""
+    return Subscription.objects.filter(pk=record.pk).values().get()

@@ -3,8 +3,7 @@
 import pytest
 import stripe
 
-from billing.models import Subscription
-from tests.billing.fake_billing import messages_of, subscribe_through_fake, sync_plans
+from tests.billing.fake_billing import messages_of, row
 
 pytestmark = pytest.mark.django_db
 
@@ -14,30 +13,6 @@ WILL_END = "Your subscription will end at the end of the current period."
 ALREADY_ENDING = "Your subscription is already set to end at the end of the period."
 WILL_CONTINUE = "Your subscription will continue."
 NOT_ENDING = "Your subscription is not set to end."
-
-
-@pytest.fixture
-def fake(fake_stripe_settings, settings):
-    settings.BILLING_CONFIGURED = True
-    sync_plans("pro-monthly", "business-monthly")
-    return fake_stripe_settings
-
-
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def subscribed(alice, user, fake):
-    done, record = subscribe_through_fake(alice, user, fake, "pro-monthly")
-    fake.requests.clear()
-    return done.subscription, record
-
-
-def row(record) -> dict:
-    return Subscription.objects.filter(pk=record.pk).values().get()
 
 
 def remote_flag(fake, subscription_id) -> bool:

@@ -7,38 +7,13 @@ would have written. The access record itself moves when Stripe's webhook confirm
 import pytest
 import stripe
 
-from billing.models import Plan, Subscription
-from tests.billing.fake_billing import messages_of, subscribe_through_fake, sync_plans
+from billing.models import Plan
+from tests.billing.fake_billing import messages_of, row
 from tests.fake_stripe import FAKE_API_KEY
 
 pytestmark = pytest.mark.django_db
 
 CHANGE_URL = "/billing/subscription/change/"
-
-
-@pytest.fixture
-def fake(fake_stripe_settings, settings):
-    settings.BILLING_CONFIGURED = True
-    sync_plans("pro-monthly", "business-monthly")
-    return fake_stripe_settings
-
-
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def subscribed(alice, user, fake):
-    """alice pays for Pro; returns (Stripe's subscription, our access record); the request log starts empty."""
-    done, record = subscribe_through_fake(alice, user, fake, "pro-monthly")
-    fake.requests.clear()
-    return done.subscription, record
-
-
-def row(record) -> dict:
-    return Subscription.objects.filter(pk=record.pk).values().get()
 
 
 def stripe_price_of(fake, subscription_id) -> str:

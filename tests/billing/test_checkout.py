@@ -28,12 +28,6 @@ def fake(fake_stripe_settings, settings):
 
 
 @pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def frozen_minute(monkeypatch):
     """Both clicks of a double click land in the same minute (the checkout idempotency key's window)."""
     now = time.time()

@@ -5,25 +5,12 @@ import re
 import pytest
 from djstripe.models import Customer, Invoice
 
-from tests.billing.fake_billing import messages_of, subscribe_through_fake, sync_invoice, sync_plans
+from tests.billing.fake_billing import messages_of, subscribe_through_fake, sync_invoice
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 MONTH = 31 * 24 * 3600
-
-
-@pytest.fixture
-def fake(fake_stripe_settings, settings):
-    settings.BILLING_CONFIGURED = True
-    sync_plans("pro-monthly", "business-monthly")
-    return fake_stripe_settings
-
-
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
 
 
 def paid_months(client, user, fake, months: int) -> list[dict]:

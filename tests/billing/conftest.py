@@ -1,0 +1,25 @@
+import pytest
+
+from tests.billing.fake_billing import subscribe_through_fake, sync_plans
+
+
+@pytest.fixture
+def fake(fake_stripe_settings, settings):
+    """The loopback fake Stripe with billing configured and the paid demo plans on sale."""
+    settings.BILLING_CONFIGURED = True
+    sync_plans("pro-monthly", "business-monthly")
+    return fake_stripe_settings
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def subscribed(alice, user, fake):
+    """alice pays for Pro; returns (Stripe's subscription, our access record); the request log starts empty."""
+    done, record = subscribe_through_fake(alice, user, fake, "pro-monthly")
+    fake.requests.clear()
+    return done.subscription, record
