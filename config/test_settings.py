@@ -3,7 +3,7 @@
 from config.settings import *  # noqa: F403
 from config.settings import LOGGING, PASSWORD_HASHERS, SOCIALACCOUNT_PROVIDERS
 
-# A fast hasher keeps the suite quick; tests/accounts/test_passwords.py pins that the real
+# A fast hasher keeps the suite quick; tests/test_settings_module.py pins that the real
 # settings put Argon2 first.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
