@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint migrate clean
+.PHONY: run test install install-dev lint migrate clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Gatehouse needs Python 3.11, found " + sys.version' 
@@ -17,6 +17,10 @@ $(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed-runtime
+
+$(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	@touch $@ $(VENV)/.installed-runtime
 
 install: $(VENV)/.installed-runtime
@@ -34,6 +38,16 @@ run: migrate
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# `make bench`: gunicorn + PostgreSQL (database gatehouse_bench on 127.0.0.1:5432, user postgres) + Redis
+# (127.0.0.1:6379/12), loaded with realistic data and driven by wrk; writes BENCHMARKS.md (bench/run.py).
+# Needs those two servers running; installs wrk (Debian package) and the profilers itself. Not part of `make test`.
+bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null 2>&1 || { \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get install -y -qq wrk >/dev/null 2>&1 || { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }; \
+	}
+	$(BIN)/python bench/run.py
 
 lint: install-dev
 	$(BIN)/ruff check .
