@@ -116,23 +116,25 @@ def _subscriptions(subscribers: list, plans: dict, now, rng: random.Random) -> N
 def _customers(subscribers: list, now) -> list:
     from djstripe.models import Customer
 
-    stamp = int(now.timestamp())
-    rows = []
-    for n, person in enumerate(subscribers):
-        data = stripe_objects.customer(f"cus_bench{n:06d}", stamp, prefix=f"B{n:06d}")
-        data["email"] = person.email
-        rows.append(
-            Customer(
-                id=data["id"],
-                livemode=settings.STRIPE_LIVE_MODE,
-                created=now,
-                email=person.email,
-                subscriber=person,
-                stripe_data=data,
-                metadata={},
-            )
-        )
+    rows = [customer_row(person, n, now) for n, person in enumerate(subscribers)]
     return Customer.objects.bulk_create(rows, batch_size=BATCH)
+
+
+def customer_row(person, n: int, now):
+    """An unsaved dj-stripe Customer for `person`, shaped like Stripe's (the fake's fixture)."""
+    from djstripe.models import Customer
+
+    data = stripe_objects.customer(f"cus_bench{n:06d}", int(now.timestamp()), prefix=f"B{n:06d}")
+    data["email"] = person.email
+    return Customer(
+        id=data["id"],
+        livemode=settings.STRIPE_LIVE_MODE,
+        created=now,
+        email=person.email,
+        subscriber=person,
+        stripe_data=data,
+        metadata={},
+    )
 
 
 def _invoices(customers: list, now, *, measured: int) -> int:
@@ -142,13 +144,14 @@ def _invoices(customers: list, now, *, measured: int) -> int:
     rows = []
     for n, customer in enumerate(customers):
         for month in range(measured if n == 0 else 1):
-            created = now - timedelta(days=30 * month)
-            rows.append(_invoice(customer, created, number=f"{customer.stripe_data['invoice_prefix']}-{month + 1:04d}"))
+            number = f"{customer.stripe_data['invoice_prefix']}-{month + 1:04d}"
+            rows.append(invoice_row(customer, now - timedelta(days=30 * month), number=number))
     Invoice.objects.bulk_create(rows, batch_size=BATCH)
     return len(rows)
 
 
-def _invoice(customer, created, *, number: str):
+def invoice_row(customer, created, *, number: str):
+    """An unsaved paid dj-stripe Invoice of `customer`, shaped like Stripe's (the fake's fixture)."""
     from djstripe.models import Invoice
 
     invoice_id = f"in_bench_{number.replace('-', '_')}"

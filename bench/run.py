@@ -582,7 +582,7 @@ def main() -> int:
         server.stop()
     ctx["load_after"] = load_average()
     all_met = write_report(rows, ctx, started)
-    step(f"wrote {OUTPUT.relative_to(ROOT)} in {time.monotonic() - started:.0f} s; every target met: {all_met}")
+    step(f"wrote {OUTPUT} in {time.monotonic() - started:.0f} s; every target met: {all_met}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from billing.access import access_subscription
 from billing.models import Subscription
 
 
@@ -17,5 +18,12 @@ def invoices_for(user, *, limit: int = 100):
 
 
 def latest_subscription(user) -> Subscription | None:
-    """The subscription to show on the subscription page: the one with access, else the newest."""
-    return Subscription.objects.select_related("plan").filter(user=user).order_by("-created_at").first()
+    """The subscription to show on the subscription page: the one with access, else the newest.
+
+    The one with access is the nav's too (read once per user object), so a subscriber's page
+    costs no query of its own here.
+    """
+    return (
+        access_subscription(user)
+        or Subscription.objects.select_related("plan").filter(user=user).order_by("-created_at").first()
+    )

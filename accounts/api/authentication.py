@@ -4,7 +4,7 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
-from accounts.tokens import FAMILY_CLAIM, active_family
+from accounts.tokens import FAMILY_CLAIM, VERIFIED_ATTR, active_family
 
 
 class FamilyJWTAuthentication(JWTAuthentication):
@@ -17,6 +17,7 @@ class FamilyJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
         if not family.user.is_active:
             raise AuthenticationFailed("User is inactive.", code="user_inactive")
+        setattr(family.user, VERIFIED_ATTR, family.user_verified)
         return family.user
 
 

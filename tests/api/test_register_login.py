@@ -123,6 +123,29 @@ def test_an_unverified_user_may_log_in_and_read_me_but_not_use_an_a_route(api, u
     assert response.json() == {"detail": "Email address is not verified."}
 
 
+def test_a_token_from_before_verification_reaches_the_a_routes_once_the_address_is_verified(api, unverified_user):
+    body = api.post("/api/login", {"email": "newbie", "password": DEFAULT_PASSWORD}, format="json").json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    assert api.get("/api/me").json()["is_verified"] is False
+    assert api.get("/api/billing/payments/me").status_code == 403
+
+    EmailAddress.objects.filter(user=unverified_user).update(verified=True)
+
+    assert api.get("/api/me").json()["is_verified"] is True  # read with the token's family, per request
+    assert api.get("/api/billing/payments/me").status_code == 200
+
+
+def test_an_address_changed_to_an_unverified_one_closes_the_a_routes_again(api, user):
+    body = api.post("/api/login", {"email": "alice", "password": DEFAULT_PASSWORD}, format="json").json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    assert api.get("/api/billing/payments/me").status_code == 200
+
+    User.objects.filter(pk=user.pk).update(email="alice.new@example.com")
+
+    assert api.get("/api/billing/payments/me").status_code == 403
+    assert api.get("/api/me").json()["is_verified"] is False
+
+
 def test_concurrent_logins_of_one_user_each_get_their_own_tokens(api, user):
     first = api.post("/api/login", {"email": "alice", "password": DEFAULT_PASSWORD}, format="json").json()
     second = api.post("/api/login", {"email": "alice", "password": DEFAULT_PASSWORD}, format="json").json()
