@@ -167,6 +167,14 @@ class Gunicorn:
                     peaks[pid] = int(line.split()[1]) / 1024
         return peaks
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the workers have used so far (their own, not other processes')."""
+        total = 0
+        for pid in self.workers():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -479,18 +487,21 @@ def write_report(rows: list[Row], ctx: dict, started: float) -> bool:
         f"- Password hash: `{ctx['hash']['hasher']}` {ctx['hash']['params']}, timed in-process, median of "
         f"{ctx['hash']['samples']}: **{ctx['hash']['wall_s'] * 1000:.1f} ms** wall, "
         f"{ctx['hash']['cpu_s'] * 1000:.1f} ms CPU (all threads).",
+        "- Worker CPU ms/req: user + system CPU time of all gunicorn workers during the measured seconds "
+        "(/proc/<pid>/stat), divided by the requests served: what a request costs the app itself, which other "
+        "processes on the machine disturb much less than req/s (PostgreSQL's and Redis's share is not in it).",
         "- Peak RSS: `VmHWM` of every gunicorn worker read from /proc after each row (the column shows the "
         "highest worker so far); the memory row is the highest worker at the end of the run.",
         "",
         "## Results",
         "",
-        "| path | req/s | p50 ms | p99 ms | errors | peak RSS/worker MB | baseline req/s | ratio | "
-        "target: measured / target | result |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| path | req/s | p50 ms | p99 ms | errors | worker CPU ms/req | peak RSS/worker MB | baseline req/s | "
+        "ratio | target: measured / target | result |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         if row.not_measured:
-            lines.append(f"| {row.name} | – | – | – | – | – | – | – | {row.not_measured} | NOT MEASURED |")
+            lines.append(f"| {row.name} | – | – | – | – | – | – | – | – | {row.not_measured} | NOT MEASURED |")
             all_met = False
             continue
         r = row.result
@@ -503,16 +514,17 @@ def write_report(rows: list[Row], ctx: dict, started: float) -> bool:
         rps = f"{r['rps']:.0f}" if r.get("requests") else "–"
         p50 = f"{r['p50_us'] / 1000:.1f}" if "p50_us" in r else "–"
         p99 = f"{r['p99_us'] / 1000:.1f}" if "p99_us" in r else "–"
+        cpu = f"{r['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in r else "–"
         lines.append(
-            f"| {row.name} | {rps} | {p50} | {p99} | {r.get('errors', 0)} | {row.peak_rss_mb or 0:.0f} | {base} | "
-            f"{ratio} | "
+            f"| {row.name} | {rps} | {p50} | {p99} | {r.get('errors', 0)} | {cpu} | {row.peak_rss_mb or 0:.0f} | "
+            f"{base} | {ratio} | "
             f"{'<br>'.join(text for text, _ in checks) or row.note} | {verdict} |"
         )
     peak = max(ctx["final_rss"].values())
     mem_ok = peak <= 200
     all_met &= mem_ok
     lines.append(
-        f"| memory: peak RSS per gunicorn worker, whole run | – | – | – | – | {peak:.0f} | – | – | "
+        f"| memory: peak RSS per gunicorn worker, whole run | – | – | – | – | – | {peak:.0f} | – | – | "
         f"{peak:.0f} / ≤ 200 MB (workers: {', '.join(f'{mb:.0f}' for mb in sorted(ctx['final_rss'].values()))}) | "
         f"{'PASS' if mem_ok else 'MISS'} |"
     )
@@ -594,14 +606,17 @@ def measure(server: Gunicorn, row: Row) -> None:
             wrk(row.load, WARMUP)
     if row.baseline:
         row.baseline_rps = wrk(BASELINES[row.baseline], PAIRED)["rps"]
+    cpu_before = server.cpu_seconds()
     row.result = wrk(row.load, DURATION)
+    row.result["cpu_ms_per_request"] = (server.cpu_seconds() - cpu_before) * 1000 / max(1, row.result["requests"])
     peaks = server.peak_rss_mb()
     row.peak_rss_mb = max(peaks.values()) if peaks else None
     r = row.result
     paired = f", paired baseline {row.baseline_rps:.0f} req/s" if row.baseline_rps else ""
     step(
         f"  {r['rps']:.0f} req/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms, "
-        f"errors {r['errors']}, peak worker RSS {row.peak_rss_mb:.0f} MB{paired}"
+        f"errors {r['errors']}, worker CPU {r['cpu_ms_per_request']:.2f} ms/request, "
+        f"peak worker RSS {row.peak_rss_mb:.0f} MB{paired}"
     )
 
 
