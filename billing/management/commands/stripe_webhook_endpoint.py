@@ -45,10 +45,7 @@ class Command(BaseCommand):
             raise CommandError("--secret must be a Stripe signing secret (whsec_...).")
         if stripe_id and not secret:
             raise CommandError("--stripe-id needs --secret: Stripe shows an endpoint's secret only in the dashboard.")
-        if secret:
-            endpoint = self._store_secret(base_url, secret, stripe_id)
-        else:
-            endpoint = self._register(base_url)
+        endpoint = self._store_secret(base_url, secret, stripe_id) if secret else self._register(base_url)
         self.stdout.write(self.style.SUCCESS(f"Webhook endpoint {endpoint.id} stored; Stripe delivers to:"))
         self.stdout.write(f"  {endpoint.url}")
         if not stripe_id and secret:
