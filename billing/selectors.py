@@ -25,5 +25,8 @@ def latest_subscription(user) -> Subscription | None:
     """
     return (
         access_subscription(user)
-        or Subscription.objects.select_related("plan").filter(user=user).order_by("-created_at").first()
+        or Subscription.objects.select_related("plan")
+        .filter(user=user, duplicate_of__isnull=True)
+        .order_by("-created_at")
+        .first()
     )

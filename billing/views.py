@@ -40,9 +40,13 @@ def subscribe(request):
 @login_required
 @require_GET
 def checkout_success(request):
-    messages.success(
-        request, "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
-    )
+    subscription = access_subscription(request.user)
+    if subscription is not None:  # Stripe's webhook was faster than the browser
+        messages.success(request, f"Thank you! Your {subscription.plan.name} plan is active.")
+    else:
+        messages.success(
+            request, "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
+        )
     return redirect("billing_subscription")
 
 
@@ -71,7 +75,7 @@ def change_plan(request):
                     request, "The payment for the new plan did not go through. Pay the invoice to finish the change."
                 )
                 return redirect(pay_at or "billing_subscription")
-            messages.success(request, "Your plan is being changed. The new plan shows here once Stripe confirms it.")
+            messages.success(request, "Your plan has been changed. A confirmation is on its way by email.")
             return redirect("billing_subscription")
         preview = services.preview_change(user=request.user, plan_code=plan_code)
     except gateway.BillingError as error:

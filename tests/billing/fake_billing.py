@@ -15,8 +15,19 @@ from billing.models import Plan, Subscription, SubscriptionStatus
 from tests.fake_stripe import FAKE_API_KEY
 
 
+def ensure_demo_plans() -> None:
+    """The migration's demo plans (a transactional test's flush removes them from a reused database)."""
+    if not Plan.objects.exists():
+        from importlib import import_module
+
+        from django.apps import apps
+
+        import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)
+
+
 def sync_plans(*codes: str) -> list[Plan]:
     """Push the demo plans to the fake (Product + Price, dj-stripe mirror) as the admin would."""
+    ensure_demo_plans()
     return [services.save_plan(plan=Plan.objects.get(code=code)) for code in codes]
 
 
@@ -78,3 +89,35 @@ def _when(timestamp: int) -> datetime:
 def row(record) -> dict:
     """Our access record as stored, to compare before and after."""
     return Subscription.objects.filter(pk=record.pk).values().get()
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def make_webhook_endpoint(fake, url: str = "https://gatehouse.test/stripe/webhook/"):
+    """A webhook endpoint registered with the fake Stripe, mirrored by dj-stripe with its secret.
+
+    The Account and APIKey rows are created up front as in production after the first
+    webhook (DESIGN.md: otherwise dj-stripe asks GET /v1/account on every delivery).
+    """
+    from djstripe.models import Account, APIKey, WebhookEndpoint
+
+    account = Account.sync_from_stripe_data(stripe.Account.retrieve(api_key=FAKE_API_KEY), api_key=FAKE_API_KEY)
+    APIKey.objects.get_or_create(secret=FAKE_API_KEY, defaults={"livemode": False, "djstripe_owner_account": account})
+    created = stripe.WebhookEndpoint.create(url=url, enabled_events=["*"], api_key=FAKE_API_KEY)
+    data = created.to_dict()
+    endpoint = WebhookEndpoint.sync_from_stripe_data(data, api_key=FAKE_API_KEY)
+    endpoint.secret = data["secret"]
+    endpoint.save(update_fields=["secret"])
+    return endpoint
+
+
+def webhook_url(endpoint) -> str:
+    return f"/stripe/webhook/{endpoint.djstripe_uuid}/"
+
+
+def deliver(client, endpoint, *events, timestamp: int | None = None):
+    """POST each event signed with the endpoint's secret, as Stripe delivers them; the responses."""
+    from tests.fake_stripe import post_event
+
+    return [post_event(client, webhook_url(endpoint), e, endpoint.secret, timestamp=timestamp) for e in events]
