@@ -62,11 +62,13 @@ def load(*, users: int = 10_000, subscriptions: int = 5_000, invoices: int = 20,
 
 
 def _plans() -> dict:
-    """The demo plans (free, pro-monthly, business-monthly) from the data migration, marked as synced."""
+    """The demo plans (free, pro-monthly, business-monthly) from the data migration, looking synced."""
     plans = {plan.code: plan for plan in Plan.objects.all()}
     assert set(plans) >= {"free", "pro-monthly", "business-monthly"}, f"demo plans missing: {sorted(plans)}"
-    for code in ("pro-monthly", "business-monthly"):
-        Plan.objects.filter(code=code).update(stripe_product_id=f"prod_bench_{code}", stripe_price_id=f"price_{code}")
+    for code in ("pro-monthly", "business-monthly"):  # unless bench/webhooks.py synced them to the fake Stripe
+        Plan.objects.filter(code=code, stripe_price_id__isnull=True).update(
+            stripe_product_id=f"prod_bench_{code}", stripe_price_id=f"price_bench_{code}"
+        )
     return plans
 
 

@@ -42,6 +42,7 @@ DB_NAME = os.environ.get("BENCH_DB_NAME", "gatehouse_bench")
 DB_SERVER = os.environ.get("BENCH_DB_SERVER", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 HASH_SAMPLES = int(os.environ.get("BENCH_HASH_SAMPLES", "15"))
+WEBHOOK_CUSTOMERS = 12  # customers the new-event row spreads over (deliveries per customer are serialised)
 BASE = f"http://127.0.0.1:{PORT}"
 
 
@@ -194,7 +195,8 @@ class Load:
     method: str = "GET"
     body: str | None = None
     headers: dict = field(default_factory=dict)
-    tokens_file: Path | None = None
+    lines_file: Path | None = None  # one request per line: "<header value>\t<body>"
+    line_header: str = ""
 
 
 ERROR_KINDS = ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
@@ -206,7 +208,8 @@ def wrk(load: Load, seconds: int) -> dict:
         BENCH_METHOD=load.method,
         BENCH_BODY=load.body or "",
         BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in load.headers.items()),
-        BENCH_TOKENS_FILE=str(load.tokens_file or ""),
+        BENCH_LINES_FILE=str(load.lines_file or ""),
+        BENCH_LINE_HEADER=load.line_header,
         BENCH_THREADS=str(THREADS),
     )
     output = subprocess.run(  # noqa: S603
@@ -239,11 +242,13 @@ def wrk_binary() -> str:
     return found
 
 
-def http(method: str, path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+def http(method: str, path: str, body: dict | str | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    if isinstance(body, dict):
+        body = json.dumps(body)
     request = urllib.request.Request(  # noqa: S310 - loopback only
         BASE + path,
         method=method,
-        data=json.dumps(body).encode() if body is not None else None,
+        data=body.encode() if body is not None else None,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
@@ -257,8 +262,7 @@ def http(method: str, path: str, body: dict | None = None, headers: dict | None 
 
 def check_ok(load: Load) -> None:
     """One request before measuring: a row that answers 4xx/5xx would measure the error page."""
-    headers = dict(load.headers)
-    status, body = http(load.method, load.path, json.loads(load.body) if load.body else None, headers)
+    status, body = http(load.method, load.path, load.body, dict(load.headers))
     if status != 200:
         raise SystemExit(f"{load.method} {load.path} answered {status}, not 200: {body}")
 
@@ -276,6 +280,7 @@ class Row:
     not_measured: str | None = None
     note: str = ""
     baseline: str | None = None  # "template" or "json": measured again right before this row
+    prepare: object = None  # builds the Load right before the row (signed webhook deliveries)
     baseline_rps: float | None = None
 
 
@@ -319,7 +324,7 @@ def http_rows(ctx) -> list[Row]:
         Row(
             "API: POST /api/refresh-token (rotation + blacklist)",
             "refresh",
-            Load("/api/refresh-token", "POST", None, as_json, tokens_file=tokens),
+            Load("/api/refresh-token", "POST", None, as_json, lines_file=tokens),
             baseline="json",
         ),
     ]
@@ -329,12 +334,34 @@ BASELINES = {"template": Load("/bench/baseline/template"), "json": Load("/bench/
 
 
 def webhook_rows(ctx) -> list[Row]:
-    """The Stripe webhook (issue 6): measured once billing/webhooks.py is on this branch."""
+    """The Stripe webhook (issue 6), fed by bench/webhooks.py; each row's deliveries are signed just before it."""
     reason = feature_missing("billing.webhooks")
+    if reason or "webhooks" not in ctx:
+        return [
+            Row("webhook: duplicate delivery", "webhook-duplicate", not_measured=reason or "not measured: no setup"),
+            Row("webhook: new event, dj-stripe re-fetch from the fake Stripe", "webhook-new", not_measured=reason),
+        ]
+    from bench import webhooks
+
+    bench = ctx["webhooks"]
+
+    def duplicate() -> Load:
+        body, signature = webhooks.duplicate_delivery(bench)
+        return Load(bench.url, "POST", body, {"Content-Type": "application/json", "Stripe-Signature": signature})
+
+    def new() -> Load:
+        path = WORKDIR / "new-events.txt"
+        events = webhooks.new_events(bench, NEW_EVENTS_PER_SECOND * DURATION)
+        path.write_text("".join(f"{signature}\t{body}\n" for signature, body in events))
+        return Load(bench.url, "POST", None, {"Content-Type": "application/json"}, path, "Stripe-Signature")
+
     return [
-        Row("webhook: duplicate delivery", "webhook-duplicate", not_measured=reason),
-        Row("webhook: new event, dj-stripe re-fetch from the fake Stripe", "webhook-new", not_measured=reason),
+        Row("webhook: duplicate delivery", "webhook-duplicate", prepare=duplicate),
+        Row("webhook: new event, dj-stripe re-fetch from the fake Stripe", "webhook-new", prepare=new),
     ]
+
+
+NEW_EVENTS_PER_SECOND = 300  # the pool of fresh events: more than the app can take in the row's seconds
 
 
 def sweep_rows(ctx) -> list[Row]:
@@ -557,17 +584,30 @@ def main() -> int:
     import django
 
     django.setup()
+    from accounts.models import User
     from bench import load as loader
 
+    fake_stripe = None
+    if not feature_missing("billing.webhooks"):
+        from bench import webhooks
+
+        step("loopback fake Stripe: plans pushed to it, webhook endpoint registered")
+        fake_stripe = webhooks.start_fake_stripe()
+        env["BENCH_STRIPE_API_BASE"] = fake_stripe.api_base
+        endpoint = webhooks.sync_plans_and_endpoint(fake_stripe, host=f"127.0.0.1:{PORT}")
     pool = max(2_000, DURATION * 600)
     step(f"loading data (and minting {pool:,} refresh tokens)")
     t0 = time.monotonic()
     loaded = loader.load(refresh_tokens=pool)
     step(f"loaded in {time.monotonic() - t0:.1f} s")
     tokens_file = WORKDIR / "refresh-tokens.txt"
-    tokens_file.write_text("\n".join(loaded.refresh_tokens) + "\n")
+    tokens_file.write_text("".join(f'\t{{"refresh_token": "{token}"}}\n' for token in loaded.refresh_tokens))
     step("timing the password hasher")
     ctx.update(loaded=loaded, pool_size=pool, hash=time_password_hasher(), versions=versions())
+    if fake_stripe is not None:
+        step(f"webhook setup: {WEBHOOK_CUSTOMERS} customers pay through Checkout and renew (events delivered)")
+        people = list(User.objects.filter(subscriptions__isnull=True).order_by("pk")[:WEBHOOK_CUSTOMERS])
+        ctx["webhooks"] = webhooks.subscribe(fake_stripe, endpoint, people, host=f"127.0.0.1:{PORT}")
     from django.db import connection
 
     connection.close()
@@ -587,11 +627,15 @@ def main() -> int:
         )
         rows = http_rows(ctx) + webhook_rows(ctx) + sweep_rows(ctx)
         for row in rows:
+            if row.prepare is not None:
+                row.load = row.prepare()
             if row.load is not None:
                 measure(server, row)
         ctx["final_rss"] = server.peak_rss_mb()
     finally:
         server.stop()
+        if fake_stripe is not None:
+            fake_stripe.stop()
     ctx["load_after"] = load_average()
     all_met = write_report(rows, ctx, started)
     step(f"wrote {OUTPUT} in {time.monotonic() - started:.0f} s; every target met: {all_met}")
@@ -600,7 +644,7 @@ def main() -> int:
 
 def measure(server: Gunicorn, row: Row) -> None:
     step(f"{row.name}")
-    if row.load.tokens_file is None:
+    if row.load.lines_file is None:
         check_ok(row.load)
         if WARMUP:
             wrk(row.load, WARMUP)

@@ -4,13 +4,15 @@
 --   BENCH_METHOD        GET (default) or POST
 --   BENCH_BODY          request body (POST)
 --   BENCH_HEADERS       "Name: value" lines separated by "\n"
---   BENCH_TOKENS_FILE   one refresh token per line; each request sends the next unused one as
---                       {"refresh_token": ...}; the file is split between wrk's threads
---   BENCH_THREADS       wrk's -t, to split the token file
+--   BENCH_LINES_FILE    one request per line, "<header value>\t<body>", each sent once (refresh
+--                       tokens, signed webhook events); the file is split between wrk's threads
+--   BENCH_LINE_HEADER   the header the first field goes into (e.g. Stripe-Signature); none if empty
+--   BENCH_THREADS       wrk's -t, to split the file
 
 local threads_started = 0
-local tokens = {}
-local next_token = 0
+local lines = {}
+local next_line = 0
+local line_header = os.getenv("BENCH_LINE_HEADER") or ""
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 wrk.body = os.getenv("BENCH_BODY")
@@ -27,13 +29,13 @@ function setup(thread)
 end
 
 function init(args)
-  local path = os.getenv("BENCH_TOKENS_FILE")
+  local path = os.getenv("BENCH_LINES_FILE")
   if path and path ~= "" then
     local count = tonumber(os.getenv("BENCH_THREADS") or "1")
     local n = 0
     for line in io.lines(path) do
       if n % count == thread_index then
-        tokens[#tokens + 1] = line
+        lines[#lines + 1] = line
       end
       n = n + 1
     end
@@ -41,13 +43,21 @@ function init(args)
 end
 
 function request()
-  if #tokens == 0 then
+  if #lines == 0 then
     return wrk.format()
   end
-  next_token = next_token + 1
-  -- Past the end of the pool the request fails with 401 and counts as an error: size the pool.
-  local token = tokens[next_token] or "pool-exhausted"
-  return wrk.format("POST", nil, nil, '{"refresh_token": "' .. token .. '"}')
+  next_line = next_line + 1
+  -- Past the end of the file a request is sent again and fails (counted as an error): size the pool.
+  local line = lines[next_line] or lines[#lines]
+  local value, body = string.match(line, "^([^\t]*)\t(.*)$")
+  local headers = {}
+  for name, v in pairs(wrk.headers) do
+    headers[name] = v
+  end
+  if line_header ~= "" then
+    headers[line_header] = value
+  end
+  return wrk.format("POST", nil, headers, body)
 end
 
 function done(summary, latency, requests)
