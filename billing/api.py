@@ -92,7 +92,7 @@ class PaymentSerializer(serializers.Serializer):
     invoice_pdf = serializers.CharField(allow_null=True)
 
     def get_amount_cents(self, invoice) -> int:
-        return int(invoice.amount_due or 0)  # dj-stripe 2.11 keeps Stripe's integer minor units
+        return int(invoice["amount_due"] or 0)  # Stripe's integer minor units (a row of selectors.invoices_for)
 
 
 def _error(error: gateway.BillingError) -> Response:

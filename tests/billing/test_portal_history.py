@@ -100,7 +100,7 @@ def test_the_history_lists_the_users_invoices_newest_first(alice, user, fake):
         assert f'<a href="{invoice["hosted_invoice_url"]}">View</a>' in row
         assert f'<a href="{invoice["invoice_pdf"]}">PDF</a>' in row
         assert "USD" in row
-    assert [i.id for i in response.context["invoices"]] == [i["id"] for i in invoices]
+    assert [i["id"] for i in response.context["invoices"]] == [i["id"] for i in invoices]
     assert [i["billing_reason"] for i in invoices] == [
         "subscription_cycle",
         "subscription_cycle",
