@@ -1,0 +1,59 @@
+"""The mail outbox's safety net: rows whose send task was lost are dispatched again.
+
+A row is written in the same transaction as the change it reports, and its task is published
+after commit (accounts.adapters.enqueue_email). If the broker was down at that moment the task
+never existed; this sweep finds such rows by age and publishes them again, backing off per row.
+The send task itself claims a row under a lock and sets sent_at, so a row dispatched twice is
+still sent once.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import OutboundEmail
+
+logger = logging.getLogger("gatehouse.mail")
+
+RESEND_BATCH_SIZE = 200
+
+
+def resend_lost_mail(*, now=None) -> dict[str, int]:
+    """Dispatch unsent mail that waited too long; returns how many rows were due and dispatched."""
+    now = now or timezone.now()
+    due = list(
+        OutboundEmail.objects.filter(_due(now)).order_by("created_at").values_list("pk", "attempts")[:RESEND_BATCH_SIZE]
+    )
+    dispatched = 0
+    for pk, attempts in due:
+        # Compare-and-set on attempts: of two sweeps running at once only one dispatches a row.
+        claimed = OutboundEmail.objects.filter(pk=pk, sent_at__isnull=True, attempts=attempts).update(
+            attempts=F("attempts") + 1
+        )
+        if claimed and dispatch(pk):
+            dispatched += 1
+    return {"due": len(due), "dispatched": dispatched}
+
+
+def _due(now) -> Q:
+    """Unsent rows older than the wait, doubled for every attempt already made, below the cap."""
+    wait = timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS)
+    due = Q()
+    for attempts in range(settings.OUTBOX_MAX_ATTEMPTS):
+        due |= Q(attempts=attempts, created_at__lte=now - wait * 2**attempts)
+    return Q(sent_at__isnull=True) & due
+
+
+def dispatch(outbound_email_id: int) -> bool:
+    """Publish the send task; a broker outage is logged, not raised: the row waits for the next sweep."""
+    from accounts.tasks import send_email
+
+    try:
+        send_email.delay(outbound_email_id)
+    except Exception:
+        logger.warning("mail_dispatch_failed", extra={"outbound_email": outbound_email_id}, exc_info=True)
+        return False
+    return True
