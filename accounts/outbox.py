@@ -9,8 +9,10 @@ still sent once.
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -19,6 +21,28 @@ from accounts.models import OutboundEmail
 logger = logging.getLogger("gatehouse.mail")
 
 RESEND_BATCH_SIZE = 200
+
+
+def enqueue_many(messages: dict[str, object]) -> list[OutboundEmail]:
+    """Store many rendered mails in one INSERT (dedupe key -> EmailMessage); each is sent after commit.
+
+    The bulk twin of accounts.adapters.enqueue_email for sweeps, which must not spend queries per row.
+    """
+    rows = OutboundEmail.objects.bulk_create(
+        [
+            OutboundEmail(
+                to=list(message.to),
+                from_email=message.from_email,
+                subject=message.subject,
+                body=message.body,
+                html=next((c for c, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""),
+            )
+            for message in messages.values()
+        ]
+    )
+    for row in rows:
+        transaction.on_commit(partial(dispatch, row.pk), robust=True)
+    return rows
 
 
 def resend_lost_mail(*, now=None) -> dict[str, int]:

@@ -1,0 +1,246 @@
+"""Beat's billing sweeps: end access that Stripe's webhooks forgot, and reconcile with Stripe.
+
+Both only ever move an access record through ``billing.lifecycle`` (Stripe's word, compare-and-
+set by ``stripe_updated_at``) or through the sweep's own compare-and-set below, so a sweep racing a
+webhook or another sweep changes each record once and mails once.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing import stripe_gateway as gateway
+from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, SubscriptionStatus
+
+logger = logging.getLogger("gatehouse.billing")
+
+SWEEP_BATCH_SIZE = 500
+# What reconciliation compares and reports; the rest of the row is bookkeeping.
+RECONCILED_FIELDS = (
+    "status",
+    "plan_id",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "canceled_at",
+    "ended_at",
+)
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0
+    resynced: int = 0
+    ended: int = 0
+    batches: int = 0
+    stripe_answering: bool = True
+    ended_ids: list[int] = field(default_factory=list)
+
+    def as_log(self) -> dict:
+        return {
+            "checked": self.checked,
+            "resynced": self.resynced,
+            "ended": self.ended,
+            "batches": self.batches,
+            "stripe_answering": self.stripe_answering,
+        }
+
+
+class _Stripe:
+    """Reads subscriptions from Stripe until the first outage, then stops asking for this run."""
+
+    def __init__(self):
+        self.answering = gateway.is_configured()
+
+    def subscription(self, stripe_subscription_id: str) -> dict | None:
+        if not self.answering:
+            return None
+        try:
+            return gateway.retrieve_subscription(stripe_subscription_id).to_dict()
+        except gateway.BillingUnavailable:
+            self.answering = False
+        except gateway.StripeRejected:  # e.g. deleted in Stripe: our clock decides
+            pass
+        return None
+
+
+# --- Expiry sweep --------------------------------------------------------------------------------
+
+
+def expired_subscriptions(*, now=None):
+    """Records that still grant access although their paid period and the grace period are over."""
+    cutoff = (now or timezone.now()) - settings.BILLING_GRACE_PERIOD
+    return Subscription.objects.filter(status__in=ACCESS_STATUSES, current_period_end__lt=cutoff)
+
+
+def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:
+    """End access past ``current_period_end`` + BILLING_GRACE_PERIOD, asking Stripe first when it answers.
+
+    Works through the candidates in batches of ``batch_size`` (by id, so a run always ends);
+    each batch is one SELECT, Stripe re-syncs for its rows while Stripe answers, then one
+    compare-and-set UPDATE and one outbox INSERT for the mail.
+    """
+    now = now or timezone.now()
+    report, stripe, after_id = SweepReport(), _Stripe(), 0
+    while batch := _next_batch(now, after_id, batch_size):
+        after_id = batch[-1].pk
+        report.batches += 1
+        report.checked += len(batch)
+        report.resynced += sum(_resync(subscription, stripe, now) for subscription in batch)
+        ended = end_expired(batch, now=now)
+        report.ended += len(ended)
+        report.ended_ids += [subscription.pk for subscription in ended]
+    report.stripe_answering = stripe.answering
+    return report
+
+
+def _next_batch(now, after_id: int, batch_size: int) -> list[Subscription]:
+    candidates = expired_subscriptions(now=now).filter(pk__gt=after_id).select_related("user", "plan")
+    return list(candidates.order_by("pk")[:batch_size])
+
+
+def _resync(subscription: Subscription, stripe: _Stripe, now) -> bool:
+    """Apply what Stripe says now (a renewal, or the end a lost webhook carried); True if it answered."""
+    data = stripe.subscription(subscription.stripe_subscription_id)
+    if data is None:
+        return False
+    with transaction.atomic():
+        apply_stripe_subscription(data, seen_at=now)
+    return True
+
+
+def end_expired(batch: list[Subscription], *, now) -> list[Subscription]:
+    """End the batch's records that are still expired with access; the ones this call ended.
+
+    One UPDATE ... WHERE id IN (batch) AND status IN (access) AND current_period_end < cutoff
+    RETURNING id: a record a webhook, a re-sync or another sweep moved first is not matched
+    ("0 rows" for it), so each record is ended, and mailed about, once.
+    """
+    if not batch:
+        return []
+    cutoff = now - settings.BILLING_GRACE_PERIOD
+    table = connection.ops.quote_name(Subscription._meta.db_table)
+    ids = [subscription.pk for subscription in batch]
+    sql = (
+        f"UPDATE {table} SET status = %s, ended_at = %s, updated_at = %s "  # noqa: S608 - names are ours
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+        f"AND status IN ({', '.join(['%s'] * len(ACCESS_STATUSES))}) AND current_period_end < %s RETURNING id"
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [SubscriptionStatus.CANCELED, now, now, *ids, *ACCESS_STATUSES, cutoff])
+            won = {row[0] for row in cursor.fetchall()}
+        ended = [subscription for subscription in batch if subscription.pk in won]
+        for subscription in ended:
+            subscription.status, subscription.ended_at = SubscriptionStatus.CANCELED, now
+        mail_subscriptions_ended(ended)
+    return ended
+
+
+# --- Reconciliation --------------------------------------------------------------------------------
+
+
+def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
+    """Compare every record with access with Stripe and apply Stripe's state where they differ.
+
+    The run and each repair (field: [ours, Stripe's]) are stored for the admin. Stripe being
+    unavailable stops the run (the task retries later); one record Stripe refuses is recorded
+    as a failure and left as it is.
+    """
+    now = now or timezone.now()
+    run = ReconciliationRun.objects.create(started_at=now)
+    stripe = _Stripe()
+    records = Subscription.objects.filter(status__in=ACCESS_STATUSES).order_by("pk")
+    try:
+        for pk, stripe_id in records.values_list("pk", "stripe_subscription_id"):
+            _reconcile_one(run, stripe, pk, stripe_id, now)
+            if not stripe.answering:
+                run.outcome = ReconciliationRun.Outcome.STRIPE_UNAVAILABLE
+                break
+        else:
+            run.outcome = ReconciliationRun.Outcome.COMPLETED
+    finally:
+        if run.outcome == ReconciliationRun.Outcome.RUNNING:  # a time limit or a crash stopped it
+            run.outcome = ReconciliationRun.Outcome.INTERRUPTED
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: str, now) -> None:
+    before = _reconciled_values(pk)
+    if before is None or before["status"] not in ACCESS_STATUSES:  # changed since the list was read
+        return
+    run.checked += 1
+    data = stripe.subscription(stripe_id)
+    if data is None:
+        if stripe.answering:  # Stripe answered, but refused: e.g. a subscription it does not know
+            run.failed += 1
+            run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "error": "refused by Stripe"})
+        return
+    with transaction.atomic():
+        applied = apply_stripe_subscription(data, seen_at=now)
+    if applied is None:
+        run.failed += 1
+        run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "error": "not ours (owner/plan)"})
+        return
+    after = _reconciled_values(pk)
+    changed = [name for name in RECONCILED_FIELDS if before[name] != after[name]]
+    changes = {name: [_json(before[name]), _json(after[name])] for name in changed}
+    if changes:
+        run.repaired += 1
+        run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "changes": changes})
+
+
+def _reconciled_values(pk: int) -> dict | None:
+    return Subscription.objects.filter(pk=pk).values(*RECONCILED_FIELDS).first()
+
+
+def _json(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+# --- TEMPORARY stand-ins until billing.lifecycle / billing.emails land from issue 6 (main) -------------
+# Replaced by `from billing.lifecycle import apply_stripe_subscription` and the lead's
+# subscription_ended template when main is merged into this branch.
+
+
+def apply_stripe_subscription(data: dict, *, seen_at) -> Subscription | None:  # pragma: no cover - stand-in
+    from datetime import UTC, datetime
+
+    def when(timestamp):
+        return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
+
+    item = data["items"]["data"][0]
+    rows = Subscription.objects.filter(stripe_subscription_id=data["id"])
+    rows.exclude(stripe_updated_at__gt=seen_at).update(
+        status=data["status"],
+        current_period_start=when(item.get("current_period_start")),
+        current_period_end=when(item.get("current_period_end")),
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+        canceled_at=when(data.get("canceled_at")),
+        ended_at=when(data.get("ended_at")),
+        stripe_updated_at=seen_at,
+    )
+    return rows.first()
+
+
+def mail_subscriptions_ended(subscriptions: list[Subscription]) -> None:
+    from django.core.mail import EmailMultiAlternatives
+
+    from accounts.outbox import enqueue_many
+
+    messages = {
+        f"ended:{s.stripe_subscription_id}": EmailMultiAlternatives(
+            f"[Gatehouse] Your {s.plan.name} subscription has ended",
+            f"Your {s.plan.name} subscription ended. Its features are no longer available on your account.",
+            settings.DEFAULT_FROM_EMAIL,
+            [s.user.email],
+        )
+        for s in subscriptions
+        if s.user.email
+    }
+    enqueue_many(messages)

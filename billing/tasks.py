@@ -1,0 +1,54 @@
+"""Billing tasks: interfaces that call a domain function; safe to run twice."""
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from billing import sweeps
+from billing.stripe_gateway import BillingUnavailable
+
+logger = logging.getLogger("gatehouse.tasks")
+
+
+# Runs every 5 minutes: finishes well inside that, and each batch commits, so a run stopped by
+# the time limit leaves finished batches done and the next run carries on.
+@shared_task(name="billing.sweep_expired_subscriptions", soft_time_limit=240, time_limit=270)
+def sweep_expired_subscriptions() -> None:
+    try:
+        report = sweeps.sweep_expired_subscriptions()
+    except SoftTimeLimitExceeded:
+        logger.warning("task", extra={"task": "billing.sweep_expired_subscriptions", "result": "time_limit"})
+        return
+    logger.info("task", extra={"task": "billing.sweep_expired_subscriptions", "result": "done", **report.as_log()})
+
+
+@shared_task(
+    name="billing.reconcile_subscriptions",
+    autoretry_for=(BillingUnavailable,),
+    retry_backoff=300,
+    retry_backoff_max=3600,
+    max_retries=5,
+    soft_time_limit=1800,
+    time_limit=1860,
+)
+def reconcile_subscriptions() -> None:
+    try:
+        run = sweeps.reconcile_subscriptions()
+    except SoftTimeLimitExceeded:
+        logger.warning("task", extra={"task": "billing.reconcile_subscriptions", "result": "time_limit"})
+        return
+    logger.info(
+        "task",
+        extra={
+            "task": "billing.reconcile_subscriptions",
+            "result": run.outcome,
+            "run": run.pk,
+            "checked": run.checked,
+            "repaired": run.repaired,
+            "failed": run.failed,
+            "repaired_subscriptions": [entry["subscription"] for entry in run.repairs if "changes" in entry],
+        },
+    )
+    if run.outcome == run.Outcome.STRIPE_UNAVAILABLE:
+        raise BillingUnavailable("Stripe stopped answering during reconciliation; retrying later.")
