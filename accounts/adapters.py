@@ -5,7 +5,7 @@ from functools import partial
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.models import OutboundEmail, Provider
 from accounts.tasks import send_email
@@ -13,12 +13,23 @@ from accounts.tasks import send_email
 logger = logging.getLogger("gatehouse.mail")
 
 
-def enqueue_email(message) -> OutboundEmail:
-    """Store a rendered EmailMessage in the outbox; a Celery task sends it once this commits."""
+def enqueue_email(message, *, dedupe_key: str | None = None) -> OutboundEmail | None:
+    """Store a rendered EmailMessage in the outbox; a Celery task sends it once this commits.
+
+    With a ``dedupe_key`` the mail is stored at most once for that key (a unique column, so two
+    concurrent transactions cannot both store it); a repeat returns None.
+    """
     html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), "")
-    outbound = OutboundEmail.objects.create(
-        to=list(message.to), from_email=message.from_email, subject=message.subject, body=message.body, html=html
-    )
+    fields = {"to": list(message.to), "from_email": message.from_email, "subject": message.subject}
+    fields.update(body=message.body, html=html, dedupe_key=dedupe_key)
+    if dedupe_key is None:
+        outbound = OutboundEmail.objects.create(**fields)
+    else:
+        try:
+            with transaction.atomic():
+                outbound = OutboundEmail.objects.create(**fields)
+        except IntegrityError:
+            return None
     transaction.on_commit(partial(_dispatch, outbound.pk), robust=True)
     return outbound
 

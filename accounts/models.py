@@ -165,6 +165,9 @@ class OutboundEmail(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
+    # Mail about one fact ("invoice in_123 was paid") carries a key: the same fact never mails twice,
+    # however many times Stripe, a retry or a sweep reports it.
+    dedupe_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
 
     class Meta:
         indexes = [models.Index(fields=["created_at"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent")]

@@ -19,7 +19,11 @@ def access_subscription(user) -> Subscription | None:
     if not getattr(user, "is_authenticated", False):
         return None
     if not hasattr(user, _CACHE_ATTR):
-        subscription = Subscription.objects.select_related("plan").filter(user=user, status__in=ACCESS_STATUSES).first()
+        subscription = (
+            Subscription.objects.select_related("plan")
+            .filter(user=user, status__in=ACCESS_STATUSES, duplicate_of__isnull=True)
+            .first()
+        )
         setattr(user, _CACHE_ATTR, subscription)
     return getattr(user, _CACHE_ATTR)
 

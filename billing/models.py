@@ -137,6 +137,12 @@ class Subscription(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # When Stripe last described this subscription to us: older news never overwrites newer.
     stripe_updated_at = models.DateTimeField(null=True, blank=True)
+    # A second paid subscription for a user who already has access (two Checkout tabs): it never
+    # grants access; a task cancels and refunds it in Stripe, then sets duplicate_resolved_at.
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+    )
+    duplicate_resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,7 +150,7 @@ class Subscription(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["user"],
-                condition=Q(status__in=ACCESS_STATUSES),
+                condition=Q(status__in=ACCESS_STATUSES, duplicate_of__isnull=True),
                 name="billing_one_subscription_with_access_per_user",
                 violation_error_message="This user already has a subscription with access.",
             )
@@ -156,4 +162,4 @@ class Subscription(models.Model):
 
     @property
     def grants_access(self) -> bool:
-        return self.status in ACCESS_STATUSES
+        return self.status in ACCESS_STATUSES and self.duplicate_of_id is None

@@ -18,4 +18,9 @@ def invoices_for(user, *, limit: int = 100):
 
 def latest_subscription(user) -> Subscription | None:
     """The subscription to show on the subscription page: the one with access, else the newest."""
-    return Subscription.objects.select_related("plan").filter(user=user).order_by("-created_at").first()
+    return (
+        Subscription.objects.select_related("plan")
+        .filter(user=user, duplicate_of__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )

@@ -6,9 +6,11 @@ import time
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription
+from billing.lifecycle import apply_stripe_subscription
 from billing.models import Plan, Subscription
 
 logger = logging.getLogger("gatehouse.billing")
@@ -187,7 +189,7 @@ def preview_change(*, user, plan_code: str) -> dict:
 def change_plan(*, user, plan_code: str, proration_date: int | None = None):
     """Move the subscription to another plan in place, prorated. Returns Stripe's subscription.
 
-    Our access record changes when Stripe's webhook confirms it (customer.subscription.updated).
+    Our access record changes with Stripe's answer (and again, idempotently, with the webhook).
     When the prorated payment fails, Stripe keeps the change as `pending_update` until the
     invoice (`latest_invoice`, expanded) is paid: see payment_link_for_pending_change().
     """
@@ -197,13 +199,16 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None):
         raise BillingRuleError("You are already on this plan.")
     remote = gateway.retrieve_subscription(subscription.stripe_subscription_id)
     proration_date = proration_date or int(time.time())
-    return gateway.change_price(
+    changed = gateway.change_price(
         subscription_id=subscription.stripe_subscription_id,
         item_id=_item_id(remote),
         price_id=plan.stripe_price_id,
         proration_date=proration_date,
         idempotency_key=f"change:{subscription.stripe_subscription_id}:{plan.code}:{proration_date}",
     )
+    if not changed.get("pending_update"):
+        record_stripe_answer(changed)
+    return changed
 
 
 def payment_link_for_pending_change(remote) -> str | None:
@@ -218,20 +223,27 @@ def cancel_at_period_end(*, user) -> Subscription:
     subscription = _current(user)
     if subscription.cancel_at_period_end:
         raise BillingRuleError("Your subscription is already set to end at the end of the period.")
-    gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=True)
-    Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=True)
-    subscription.cancel_at_period_end = True
-    return subscription
+    remote = gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=True)
+    return record_stripe_answer(remote) or subscription
 
 
 def resume(*, user) -> Subscription:
     subscription = _current(user)
     if not subscription.cancel_at_period_end:
         raise BillingRuleError("Your subscription is not set to end.")
-    gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=False)
-    Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=False, canceled_at=None)
-    subscription.cancel_at_period_end = False
-    return subscription
+    remote = gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=False)
+    return record_stripe_answer(remote) or subscription
+
+
+def record_stripe_answer(remote) -> Subscription | None:
+    """Stripe's answer to our own change is the freshest news there is: record it (and its mail) now.
+
+    The webhook that follows finds nothing new; one that was already under way carries an older
+    read of Stripe and loses the compare-and-set.
+    """
+    data = remote.to_dict() if hasattr(remote, "to_dict") else dict(remote)
+    with transaction.atomic():
+        return apply_stripe_subscription(data, seen_at=timezone.now())
 
 
 def billing_portal_url(*, user, return_url: str) -> str:

@@ -190,3 +190,43 @@ def set_cancel_at_period_end(*, subscription_id, cancel: bool):
 
 def create_portal_session(*, customer_id, return_url):
     return call("portal.create", stripe.billing_portal.Session.create, customer=customer_id, return_url=return_url)
+
+
+def cancel_subscription_now(*, subscription_id: str, idempotency_key: str):
+    return call("subscription.cancel", stripe.Subscription.cancel, subscription_id, idempotency_key=idempotency_key)
+
+
+def refund_invoice(*, invoice_id: str, idempotency_key: str, metadata: dict):
+    """Refund what was paid on one invoice in full; None when nothing on it was paid."""
+    payments = call("invoice_payment.list", stripe.InvoicePayment.list, invoice=invoice_id, status="paid", limit=10)
+    intents = [p["payment"].get("payment_intent") for p in payments["data"] if p["payment"].get("payment_intent")]
+    if not intents:
+        return None
+    return call(
+        "refund.create",
+        stripe.Refund.create,
+        idempotency_key=idempotency_key,
+        payment_intent=intents[0],
+        reason="duplicate",
+        metadata=metadata,
+    )
+
+
+# --- Webhook endpoints ------------------------------------------------------------------------
+
+
+def create_webhook_endpoint(*, url: str, enabled_events: list[str], metadata: dict, idempotency_key: str):
+    return call(
+        "webhook_endpoint.create",
+        stripe.WebhookEndpoint.create,
+        idempotency_key=idempotency_key,
+        url=url,
+        enabled_events=enabled_events,
+        api_version=settings.STRIPE_API_VERSION,
+        metadata=metadata,
+        description="Gatehouse (dj-stripe)",
+    )
+
+
+def retrieve_webhook_endpoint(endpoint_id: str):
+    return call("webhook_endpoint.retrieve", stripe.WebhookEndpoint.retrieve, endpoint_id)

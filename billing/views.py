@@ -71,7 +71,7 @@ def change_plan(request):
                     request, "The payment for the new plan did not go through. Pay the invoice to finish the change."
                 )
                 return redirect(pay_at or "billing_subscription")
-            messages.success(request, "Your plan is being changed. The new plan shows here once Stripe confirms it.")
+            messages.success(request, "Your plan has been changed. A confirmation is on its way by email.")
             return redirect("billing_subscription")
         preview = services.preview_change(user=request.user, plan_code=plan_code)
     except gateway.BillingError as error:

@@ -19,5 +19,6 @@ urlpatterns = [
     path("api/billing/", include("billing.api_urls")),
     path("api/", include("accounts.api.urls")),
     path("billing/", include("billing.urls")),
+    path("stripe/", include("billing.stripe_urls", namespace="djstripe")),
     path("admin/", admin.site.urls),
 ]

@@ -67,7 +67,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0003_plan_stripe_ids"),  # merge: after 0004 on main
+        ("billing", "0004_subscription_duplicates"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

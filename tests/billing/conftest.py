@@ -1,6 +1,6 @@
 import pytest
 
-from tests.billing.fake_billing import subscribe_through_fake, sync_plans
+from tests.billing.fake_billing import make_webhook_endpoint, subscribe_through_fake, sync_plans
 
 
 @pytest.fixture
@@ -23,3 +23,9 @@ def subscribed(alice, user, fake):
     done, record = subscribe_through_fake(alice, user, fake, "pro-monthly")
     fake.requests.clear()
     return done.subscription, record
+
+
+@pytest.fixture
+def endpoint(fake):
+    """dj-stripe's webhook endpoint, registered with the fake Stripe (its secret signs the deliveries)."""
+    return make_webhook_endpoint(fake)

@@ -78,3 +78,35 @@ def _when(timestamp: int) -> datetime:
 def row(record) -> dict:
     """Our access record as stored, to compare before and after."""
     return Subscription.objects.filter(pk=record.pk).values().get()
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def make_webhook_endpoint(fake, url: str = "https://gatehouse.test/stripe/webhook/"):
+    """A webhook endpoint registered with the fake Stripe, mirrored by dj-stripe with its secret.
+
+    The Account and APIKey rows are created up front as in production after the first
+    webhook (DESIGN.md: otherwise dj-stripe asks GET /v1/account on every delivery).
+    """
+    from djstripe.models import Account, APIKey, WebhookEndpoint
+
+    account = Account.sync_from_stripe_data(stripe.Account.retrieve(api_key=FAKE_API_KEY), api_key=FAKE_API_KEY)
+    APIKey.objects.get_or_create(secret=FAKE_API_KEY, defaults={"livemode": False, "djstripe_owner_account": account})
+    created = stripe.WebhookEndpoint.create(url=url, enabled_events=["*"], api_key=FAKE_API_KEY)
+    data = created.to_dict()
+    endpoint = WebhookEndpoint.sync_from_stripe_data(data, api_key=FAKE_API_KEY)
+    endpoint.secret = data["secret"]
+    endpoint.save(update_fields=["secret"])
+    return endpoint
+
+
+def webhook_url(endpoint) -> str:
+    return f"/stripe/webhook/{endpoint.djstripe_uuid}/"
+
+
+def deliver(client, endpoint, *events, timestamp: int | None = None):
+    """POST each event signed with the endpoint's secret, as Stripe delivers them; the responses."""
+    from tests.fake_stripe import post_event
+
+    return [post_event(client, webhook_url(endpoint), e, endpoint.secret, timestamp=timestamp) for e in events]

@@ -1,0 +1,96 @@
+"""Lifecycle mail: one function per fact, each rendered as subject, text and HTML into the outbox.
+
+Called inside the transaction that records the fact; the mail leaves after commit (see
+accounts.adapters.enqueue_email). Every mail about a Stripe fact carries a dedupe key, so the
+same fact reported twice (a duplicate webhook, a sweep racing a webhook) mails once.
+"""
+
+from datetime import UTC, datetime
+
+from allauth.account.adapter import get_adapter
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.adapters import enqueue_email
+from accounts.services import current_site
+from billing.templatetags.billing import cents
+
+
+def _send(name: str, subscription, *, dedupe_key: str, **facts) -> bool:
+    user = subscription.user
+    if not user.email:
+        return False
+    context = {
+        "user": user,
+        "plan": subscription.plan,
+        "subscription": subscription,
+        "current_site": current_site(),
+        "subscription_url": settings.SITE_URL + reverse("billing_subscription"),
+        "pricing_url": settings.SITE_URL + reverse("billing_pricing"),
+        **facts,
+    }
+    message = get_adapter().render_mail(f"billing/email/{name}", user.email, context)
+    return enqueue_email(message, dedupe_key=dedupe_key) is not None
+
+
+def subscription_started(subscription) -> bool:
+    return _send("subscription_started", subscription, dedupe_key=f"started:{subscription.stripe_subscription_id}")
+
+
+def plan_changed(subscription, *, old_plan) -> bool:
+    key = f"plan_changed:{subscription.stripe_subscription_id}:{old_plan.code}:{subscription.plan.code}"
+    key += f":{int(subscription.stripe_updated_at.timestamp())}"
+    return _send("plan_changed", subscription, dedupe_key=key, old_plan=old_plan)
+
+
+def cancellation_scheduled(subscription) -> bool:
+    when = subscription.canceled_at or subscription.current_period_end
+    key = f"cancel_scheduled:{subscription.stripe_subscription_id}:{int(when.timestamp()) if when else 0}"
+    return _send("cancellation_scheduled", subscription, dedupe_key=key)
+
+
+def subscription_ended(subscription) -> bool:
+    return _send("subscription_ended", subscription, dedupe_key=f"ended:{subscription.stripe_subscription_id}")
+
+
+def subscription_renewed(subscription, *, invoice: dict) -> bool:
+    return _send(
+        "subscription_renewed",
+        subscription,
+        dedupe_key=f"renewed:{invoice['id']}",
+        amount=_money(invoice["amount_paid"], invoice["currency"]),
+        paid_until=_invoice_period_end(invoice) or subscription.current_period_end,
+        invoice_url=invoice.get("hosted_invoice_url") or "",
+    )
+
+
+def payment_failed(subscription, *, invoice: dict) -> bool:
+    next_attempt = invoice.get("next_payment_attempt")
+    return _send(
+        "payment_failed",
+        subscription,
+        dedupe_key=f"payment_failed:{invoice['id']}:{invoice.get('attempt_count') or 0}",
+        amount=_money(invoice["amount_due"], invoice["currency"]),
+        pay_url=invoice.get("hosted_invoice_url") or settings.SITE_URL + reverse("billing_subscription"),
+        next_attempt=datetime.fromtimestamp(next_attempt, UTC) if next_attempt else None,
+    )
+
+
+def duplicate_refunded(subscription, *, kept, refund_amount: int | None, currency: str) -> bool:
+    return _send(
+        "duplicate_refunded",
+        subscription,
+        dedupe_key=f"duplicate_refunded:{subscription.stripe_subscription_id}",
+        kept=kept,
+        refund=_money(refund_amount, currency) if refund_amount else "",
+    )
+
+
+def _money(amount_cents: int, currency: str) -> str:
+    return cents(amount_cents, currency)
+
+
+def _invoice_period_end(invoice: dict) -> datetime | None:
+    lines = (invoice.get("lines") or {}).get("data") or []
+    ends = [line["period"]["end"] for line in lines if line.get("period")]
+    return datetime.fromtimestamp(max(ends), UTC) if ends else None

@@ -1,0 +1,121 @@
+"""dj-stripe's webhook view with three things in front of it.
+
+1. The signature is checked before anything is written: a forged or stale delivery is a 400
+   and leaves no row behind (dj-stripe alone would store the untrusted body first).
+2. An event already processed is answered 200 at once: duplicates have one effect and cost
+   one indexed read.
+3. Deliveries about one Stripe customer are processed one at a time (a PostgreSQL advisory
+   lock), so dj-stripe's re-fetch and our compare-and-set see Stripe's states in order. When the
+   lock is not free in time, or Stripe cannot be reached for the re-fetch, the answer is 503
+   and Stripe delivers again later; dj-stripe has rolled the half-processed event back.
+"""
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+
+import stripe
+from django.db import connection
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404
+from djstripe.models import Event, WebhookEndpoint
+from djstripe.views import ProcessWebhookView
+
+logger = logging.getLogger("gatehouse.webhooks")
+
+LOCK_WAIT_SECONDS = 10
+
+
+class LockBusy(Exception):
+    pass
+
+
+class StripeWebhookView(ProcessWebhookView):
+    def post(self, request, uuid):
+        started = time.monotonic()
+        endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+        event = _verified_event(request, endpoint)
+        if event is None:
+            _log(None, "rejected", started, status=400)
+            return HttpResponseBadRequest("Invalid signature.")
+        if Event.objects.filter(id=event.get("id")).exists():
+            _log(event, "duplicate", started, status=200)
+            return HttpResponse("duplicate")
+        try:
+            with _customer_lock(_customer_of(event)):
+                response = super().post(request, uuid)
+        except LockBusy:
+            _log(event, "busy", started, status=503)
+            return _retry_later("Another delivery for this customer is being processed.")
+        except stripe.StripeError as error:
+            # dj-stripe's re-fetch failed; it rolled the event back and kept the error on its log row.
+            _log(event, "stripe_unavailable", started, status=503, error=type(error).__name__)
+            return _retry_later("Stripe could not be reached; deliver again later.")
+        except Exception as error:
+            _log(event, "failed", started, status=500, error=type(error).__name__)
+            raise
+        _log(event, "processed", started, status=response.status_code)
+        return response
+
+
+def _verified_event(request, endpoint: WebhookEndpoint) -> dict | None:
+    try:
+        payload = request.body.decode("utf-8")
+        stripe.WebhookSignature.verify_header(
+            payload, request.headers.get("stripe-signature", ""), endpoint.secret, endpoint.djstripe_tolerance
+        )
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+        return None
+    return event if isinstance(event, dict) and event.get("id") and "livemode" in event else None
+
+
+def _customer_of(event: dict) -> str:
+    obj = (event.get("data") or {}).get("object") or {}
+    if obj.get("object") == "customer":
+        return str(obj.get("id") or "")
+    customer = obj.get("customer")
+    return str((customer.get("id") if isinstance(customer, dict) else customer) or obj.get("id") or "")
+
+
+@contextlib.contextmanager
+def _customer_lock(customer_id: str):
+    if connection.vendor != "postgresql" or not customer_id:
+        yield  # SQLite serialises writers anyway; there is one process in development.
+        return
+    key = int.from_bytes(hashlib.blake2b(customer_id.encode(), digest_size=8).digest(), "big", signed=True)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            if cursor.fetchone()[0]:
+                break
+            if time.monotonic() > deadline:
+                raise LockBusy
+            time.sleep(0.02)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _retry_later(message: str) -> HttpResponse:
+    response = HttpResponse(message, status=503)
+    response["Retry-After"] = "30"
+    return response
+
+
+def _log(event: dict | None, result: str, started: float, **extra) -> None:
+    logger.info(
+        "webhook",
+        extra={
+            "event": (event or {}).get("id"),
+            "event_type": (event or {}).get("type"),
+            "result": result,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            **extra,
+        },
+    )
