@@ -24,10 +24,14 @@ RESEND_BATCH_SIZE = 200
 
 
 def enqueue_many(messages: dict[str, object]) -> list[OutboundEmail]:
-    """Store many rendered mails in one INSERT (dedupe key -> EmailMessage); each is sent after commit.
+    """Store many rendered mails (dedupe key -> EmailMessage) in one INSERT; each is sent after commit.
 
-    The bulk twin of accounts.adapters.enqueue_email for sweeps, which must not spend queries per row.
+    The batch twin of accounts.adapters.enqueue_email(message, dedupe_key=...) for sweeps, which
+    must not spend queries per row: one SELECT drops keys already stored, one INSERT stores the rest.
     """
+    if not messages:
+        return []
+    stored = set(OutboundEmail.objects.filter(dedupe_key__in=list(messages)).values_list("dedupe_key", flat=True))
     rows = OutboundEmail.objects.bulk_create(
         [
             OutboundEmail(
@@ -36,8 +40,10 @@ def enqueue_many(messages: dict[str, object]) -> list[OutboundEmail]:
                 subject=message.subject,
                 body=message.body,
                 html=next((c for c, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""),
+                dedupe_key=key,
             )
-            for message in messages.values()
+            for key, message in messages.items()
+            if key not in stored
         ]
     )
     for row in rows:

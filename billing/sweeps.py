@@ -12,7 +12,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from billing import emails
 from billing import stripe_gateway as gateway
+from billing.lifecycle import apply_stripe_subscription
 from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, SubscriptionStatus
 
 logger = logging.getLogger("gatehouse.billing")
@@ -71,9 +73,14 @@ class _Stripe:
 
 
 def expired_subscriptions(*, now=None):
-    """Records that still grant access although their paid period and the grace period are over."""
+    """Records that still grant access although their paid period and the grace period are over.
+
+    Duplicates (a second paid subscription) never grant access; billing.duplicates ends them.
+    """
     cutoff = (now or timezone.now()) - settings.BILLING_GRACE_PERIOD
-    return Subscription.objects.filter(status__in=ACCESS_STATUSES, current_period_end__lt=cutoff)
+    return Subscription.objects.filter(
+        status__in=ACCESS_STATUSES, current_period_end__lt=cutoff, duplicate_of__isnull=True
+    )
 
 
 def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:
@@ -115,9 +122,11 @@ def _resync(subscription: Subscription, stripe: _Stripe, now) -> bool:
 def end_expired(batch: list[Subscription], *, now) -> list[Subscription]:
     """End the batch's records that are still expired with access; the ones this call ended.
 
-    One UPDATE ... WHERE id IN (batch) AND status IN (access) AND current_period_end < cutoff
-    RETURNING id: a record a webhook, a re-sync or another sweep moved first is not matched
-    ("0 rows" for it), so each record is ended, and mailed about, once.
+    The batch form of billing.lifecycle.end_access (same compare-and-set, same keyed "ended"
+    mail), so a batch costs the same few queries whatever its size: one UPDATE ... WHERE id IN
+    (batch) AND status IN (access) AND current_period_end < cutoff RETURNING id. A record that a
+    webhook, a re-sync or another sweep moved first is not matched ("0 rows" for it), so each
+    record is ended, and mailed about, once.
     """
     if not batch:
         return []
@@ -136,7 +145,16 @@ def end_expired(batch: list[Subscription], *, now) -> list[Subscription]:
         ended = [subscription for subscription in batch if subscription.pk in won]
         for subscription in ended:
             subscription.status, subscription.ended_at = SubscriptionStatus.CANCELED, now
-        mail_subscriptions_ended(ended)
+        emails.subscriptions_ended(ended)
+        for subscription in ended:
+            logger.info(
+                "subscription_access_ended",
+                extra={
+                    "subscription": subscription.pk,
+                    "stripe_subscription": subscription.stripe_subscription_id,
+                    "reason": "expired",
+                },
+            )
     return ended
 
 
@@ -201,46 +219,3 @@ def _reconciled_values(pk: int) -> dict | None:
 
 def _json(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-# --- TEMPORARY stand-ins until billing.lifecycle / billing.emails land from issue 6 (main) -------------
-# Replaced by `from billing.lifecycle import apply_stripe_subscription` and the lead's
-# subscription_ended template when main is merged into this branch.
-
-
-def apply_stripe_subscription(data: dict, *, seen_at) -> Subscription | None:  # pragma: no cover - stand-in
-    from datetime import UTC, datetime
-
-    def when(timestamp):
-        return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
-
-    item = data["items"]["data"][0]
-    rows = Subscription.objects.filter(stripe_subscription_id=data["id"])
-    rows.exclude(stripe_updated_at__gt=seen_at).update(
-        status=data["status"],
-        current_period_start=when(item.get("current_period_start")),
-        current_period_end=when(item.get("current_period_end")),
-        cancel_at_period_end=bool(data.get("cancel_at_period_end")),
-        canceled_at=when(data.get("canceled_at")),
-        ended_at=when(data.get("ended_at")),
-        stripe_updated_at=seen_at,
-    )
-    return rows.first()
-
-
-def mail_subscriptions_ended(subscriptions: list[Subscription]) -> None:
-    from django.core.mail import EmailMultiAlternatives
-
-    from accounts.outbox import enqueue_many
-
-    messages = {
-        f"ended:{s.stripe_subscription_id}": EmailMultiAlternatives(
-            f"[Gatehouse] Your {s.plan.name} subscription has ended",
-            f"Your {s.plan.name} subscription ended. Its features are no longer available on your account.",
-            settings.DEFAULT_FROM_EMAIL,
-            [s.user.email],
-        )
-        for s in subscriptions
-        if s.user.email
-    }
-    enqueue_many(messages)
