@@ -59,21 +59,32 @@ def resend_lost_mail(*, now=None) -> dict[str, int]:
     )
     dispatched = 0
     for pk, attempts in due:
-        # Compare-and-set on attempts: of two sweeps running at once only one dispatches a row.
-        claimed = OutboundEmail.objects.filter(pk=pk, sent_at__isnull=True, attempts=attempts).update(
-            attempts=F("attempts") + 1
-        )
-        if claimed and dispatch(pk):
+        if claim(pk, attempts=attempts, now=now) and dispatch(pk):
             dispatched += 1
     return {"due": len(due), "dispatched": dispatched}
 
 
+def claim(pk: int, *, attempts: int, now) -> bool:
+    """Compare-and-set on attempts: of two sweeps that read the same row, only one dispatches it."""
+    return bool(
+        OutboundEmail.objects.filter(pk=pk, sent_at__isnull=True, attempts=attempts).update(
+            attempts=F("attempts") + 1, resent_at=now
+        )
+    )
+
+
 def _due(now) -> Q:
-    """Unsent rows older than the wait, doubled for every attempt already made, below the cap."""
+    """Unsent rows quiet for longer than the wait (doubled per attempt already made), below the cap.
+
+    Quiet means since the last resend, or since the row was written if it was never resent.
+    """
     wait = timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS)
     due = Q()
     for attempts in range(settings.OUTBOX_MAX_ATTEMPTS):
-        due |= Q(attempts=attempts, created_at__lte=now - wait * 2**attempts)
+        quiet_since = now - wait * 2**attempts
+        due |= Q(attempts=attempts) & (
+            Q(resent_at__isnull=True, created_at__lte=quiet_since) | Q(resent_at__lte=quiet_since)
+        )
     return Q(sent_at__isnull=True) & due
 
 
