@@ -1,10 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from djstripe.models import WebhookEventTrigger
 
 from billing import services
 from billing import stripe_gateway as gateway
 from billing.models import Plan, ReconciliationRun, Subscription
+from billing.webhook_views import reprocess
 
 
 class PlanAdminForm(forms.ModelForm):
@@ -80,7 +82,67 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "user__username", "stripe_subscription_id", "stripe_customer_id")
     list_select_related = ("user", "plan")
     raw_id_fields = ("user",)
-    readonly_fields = ("stripe_subscription_id", "stripe_customer_id", "stripe_updated_at", "created_at", "updated_at")
+    readonly_fields = (
+        "stripe_subscription_id",
+        "stripe_customer_id",
+        "stripe_updated_at",
+        "duplicate_of",
+        "duplicate_resolved_at",
+        "created_at",
+        "updated_at",
+    )
+
+
+# dj-stripe's own log of deliveries, with the errors, the event type and a way to run a failed one again.
+admin.site.unregister(WebhookEventTrigger)
+
+
+@admin.register(WebhookEventTrigger)
+class WebhookEventLogAdmin(admin.ModelAdmin):
+    list_display = ("created", "event_type", "event_id", "valid", "processed", "exception")
+    list_filter = ("processed", "valid", "created")
+    search_fields = ("event__id", "exception", "body")
+    list_select_related = ("event",)
+    readonly_fields = ("created", "updated", "event", "valid", "processed", "exception", "traceback", "body")
+    fields = readonly_fields
+    actions = ["reprocess"]
+    date_hierarchy = "created"
+
+    @admin.display(description="type")
+    def event_type(self, trigger):
+        return trigger.json_body.get("type", "")
+
+    @admin.display(description="event")
+    def event_id(self, trigger):
+        return trigger.json_body.get("id", "")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Process the selected failed deliveries again", permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        done = failed = skipped = 0
+        for trigger in queryset.order_by("created"):
+            if not trigger.valid or trigger.processed:
+                skipped += 1
+                continue
+            try:
+                reprocess(trigger)
+            except Exception as error:
+                failed += 1
+                self.message_user(request, f"{trigger.json_body.get('id')}: {error}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, f"Processed {done}, failed {failed}, skipped {skipped} (invalid or done).")
+
+    def has_reprocess_permission(self, request):
+        return request.user.is_superuser or request.user.has_perm("djstripe.change_webhookeventtrigger")
 
 
 @admin.register(ReconciliationRun)

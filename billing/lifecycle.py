@@ -106,7 +106,8 @@ def invoice_paid(invoice: dict) -> None:
 
 def invoice_payment_failed(invoice: dict) -> None:
     row = _row_for_invoice(invoice)
-    if row is not None and row.duplicate_of_id is None:
+    ended = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
+    if row is not None and row.duplicate_of_id is None and row.status not in ended:
         emails.payment_failed(row, invoice=invoice)
 
 

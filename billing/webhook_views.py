@@ -15,9 +15,10 @@ import hashlib
 import json
 import logging
 import time
+import traceback
 
 import stripe
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from djstripe.models import Event, WebhookEndpoint
@@ -70,6 +71,26 @@ def _verified_event(request, endpoint: WebhookEndpoint) -> dict | None:
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
         return None
     return event if isinstance(event, dict) and event.get("id") and "livemode" in event else None
+
+
+def reprocess(trigger) -> None:
+    """Run a stored delivery again (admin action): same lock, same dj-stripe processing and receivers.
+
+    On failure the trigger keeps the new error and the exception propagates to the caller.
+    """
+    from djstripe.settings import djstripe_settings
+
+    api_key = djstripe_settings.get_default_api_key(trigger.json_body.get("livemode", False))
+    with _customer_lock(_customer_of(trigger.json_body)):
+        try:
+            with transaction.atomic():
+                trigger.process(save=False, api_key=api_key)
+        except Exception as error:
+            trigger.exception = str(error)[: type(trigger)._meta.get_field("exception").max_length]
+            trigger.traceback = traceback.format_exc()
+            trigger.save(update_fields=["exception", "traceback", "updated"])
+            raise
+        trigger.save()
 
 
 def _customer_of(event: dict) -> str:

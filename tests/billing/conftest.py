@@ -4,7 +4,7 @@ from tests.billing.fake_billing import make_webhook_endpoint, subscribe_through_
 
 
 @pytest.fixture
-def fake(fake_stripe_settings, settings):
+def fake(db, fake_stripe_settings, settings):
     """The loopback fake Stripe with billing configured and the paid demo plans on sale."""
     settings.BILLING_CONFIGURED = True
     sync_plans("pro-monthly", "business-monthly")

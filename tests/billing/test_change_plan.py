@@ -109,7 +109,8 @@ def test_confirming_changes_the_stripe_subscription_in_place_with_proration(alic
     # Stripe's answer is recorded at once (the webhook that follows finds nothing new).
     record.refresh_from_db()
     assert (record.plan.code, record.status) == ("business-monthly", "active")
-    assert record.stripe_updated_at is not None and before["stripe_updated_at"] is None
+    assert before["stripe_updated_at"] is None
+    assert record.stripe_updated_at is not None
 
 
 def test_confirming_twice_changes_the_plan_once(alice, fake, subscribed):
