@@ -7,6 +7,7 @@ webhook or another sweep changes each record once and mails once.
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,6 +21,10 @@ from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, Sub
 logger = logging.getLogger("gatehouse.billing")
 
 SWEEP_BATCH_SIZE = 500
+# A duplicate's refund task normally finishes in seconds; one still unresolved after this lost its
+# task (broker down) or exhausted its retries (Stripe down), and is dispatched again, for a week.
+DUPLICATE_RETRY_AFTER = timedelta(minutes=10)
+DUPLICATE_RETRY_FOR = timedelta(days=7)
 # What reconciliation compares and reports; the rest of the row is bookkeeping.
 RECONCILED_FIELDS = (
     "status",
@@ -156,6 +161,37 @@ def end_expired(batch: list[Subscription], *, now) -> list[Subscription]:
                 },
             )
     return ended
+
+
+# --- Duplicate subscriptions -----------------------------------------------------------------------
+
+
+def retry_unresolved_duplicates(*, now=None, limit: int = 100) -> int:
+    """Dispatch again billing.resolve_duplicate_subscription for duplicates still not refunded.
+
+    billing.lifecycle dispatches it once, after commit, and a broker outage loses it; the task
+    is idempotent (Stripe idempotency keys, compare-and-set on duplicate_resolved_at), so a
+    second dispatch of one that is merely slow does no harm. Returns how many were dispatched.
+    """
+    from billing.tasks import resolve_duplicate_subscription
+
+    now = now or timezone.now()
+    stale = Subscription.objects.filter(
+        duplicate_of__isnull=False,
+        duplicate_resolved_at__isnull=True,
+        updated_at__lt=now - DUPLICATE_RETRY_AFTER,
+        created_at__gt=now - DUPLICATE_RETRY_FOR,
+    )
+    dispatched = 0
+    for pk in stale.order_by("pk").values_list("pk", flat=True)[:limit]:
+        try:
+            resolve_duplicate_subscription.delay(pk)
+        except Exception:
+            task = "billing.resolve_duplicate_subscription"
+            logger.warning("task_enqueue_failed", extra={"task": task}, exc_info=True)
+            break
+        dispatched += 1
+    return dispatched
 
 
 # --- Reconciliation --------------------------------------------------------------------------------

@@ -38,6 +38,13 @@ def sweep_expired_subscriptions() -> None:
     logger.info("task", extra={"task": "billing.sweep_expired_subscriptions", "result": "done", **report.as_log()})
 
 
+@shared_task(name="billing.retry_unresolved_duplicates")
+def retry_unresolved_duplicates() -> None:
+    dispatched = sweeps.retry_unresolved_duplicates()
+    extra = {"task": "billing.retry_unresolved_duplicates", "result": "done", "dispatched": dispatched}
+    logger.info("task", extra=extra)
+
+
 @shared_task(
     name="billing.reconcile_subscriptions",
     autoretry_for=(BillingUnavailable,),

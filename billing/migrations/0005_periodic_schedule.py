@@ -10,6 +10,7 @@ from django.utils import timezone
 
 EVERY_MINUTE = {"every": 1, "period": "minutes"}
 EVERY_5_MINUTES = {"every": 5, "period": "minutes"}
+EVERY_10_MINUTES = {"every": 10, "period": "minutes"}
 DAILY_0330_UTC = {"minute": "30", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
 DAILY_0400_UTC = {"minute": "0", "hour": "4", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
 
@@ -26,6 +27,12 @@ SCHEDULE = {
         {"interval": EVERY_MINUTE},
         50,
         "Dispatches again mail whose send task was lost while the broker was down.",
+    ),
+    "Duplicate refunds retry": (
+        "billing.retry_unresolved_duplicates",
+        {"interval": EVERY_10_MINUTES},
+        540,
+        "Dispatches again the cancel-and-refund of duplicate subscriptions whose task was lost or gave up.",
     ),
     "Stripe reconciliation": (
         "billing.reconcile_subscriptions",

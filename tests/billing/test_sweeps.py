@@ -14,6 +14,9 @@ from django.utils import timezone
 from accounts.models import OutboundEmail, Profile, User
 from billing import sweeps
 from billing.models import Plan, Subscription, SubscriptionStatus
+from tests.billing.fake_billing import deliver, start_checkout
+from tests.celery_worker import publishing_to
+from tests.test_celery_worker import closed_port_url
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +98,27 @@ def test_with_stripe_down_it_ends_access_by_our_clock_and_stops_asking(subscribe
     assert report.stripe_answering is False
     assert len(fake.calls("GET", "/v1/subscriptions/*")) == 1, "one failed call, then no more for this run"
     assert len(ended_mails()) == 3
+
+
+def test_a_duplicate_whose_refund_task_was_lost_is_refunded_by_the_retry_sweep(alice, fake, endpoint, committing):
+    sessions = start_checkout(alice, "pro-monthly"), start_checkout(alice, "business-monthly")
+    first, second = (fake.complete_checkout(s) for s in sessions)
+    with publishing_to(closed_port_url()), committing():  # the broker is down: the refund task is lost
+        responses = deliver(alice, endpoint, *first.events, *second.events)
+    assert {response.status_code for response in responses} == {200}, "the webhook still succeeds"
+    extra = Subscription.objects.get(stripe_subscription_id=second.subscription["id"])
+    assert extra.duplicate_of is not None
+    assert extra.duplicate_resolved_at is None
+
+    later = timezone.now() + sweeps.DUPLICATE_RETRY_AFTER + timedelta(minutes=1)
+    assert sweeps.retry_unresolved_duplicates(now=timezone.now()) == 0, "too early: its task may be on its way"
+    with committing():
+        assert sweeps.retry_unresolved_duplicates(now=later) == 1
+        assert sweeps.retry_unresolved_duplicates(now=later) == 0
+
+    extra.refresh_from_db()
+    assert extra.duplicate_resolved_at is not None
+    assert len(fake.all("refund")) == 1
 
 
 # --- grace, idempotence, concurrency, volume (no Stripe configured: our clock decides) ----------------
