@@ -90,6 +90,16 @@ def payment_failed(subscription, *, invoice: dict) -> bool:
     )
 
 
+def payment_action_required(subscription, *, invoice: dict) -> bool:
+    return _send(
+        "payment_action_required",
+        subscription,
+        dedupe_key=f"payment_action_required:{invoice['id']}:{invoice.get('attempt_count') or 0}",
+        amount=_money(invoice["amount_due"], invoice["currency"]),
+        pay_url=invoice.get("hosted_invoice_url") or settings.SITE_URL + reverse("billing_subscription"),
+    )
+
+
 def duplicate_refunded(subscription, *, kept, refund_amount: int | None, currency: str) -> bool:
     return _send(
         "duplicate_refunded",

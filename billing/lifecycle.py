@@ -106,9 +106,20 @@ def invoice_paid(invoice: dict) -> None:
 
 def invoice_payment_failed(invoice: dict) -> None:
     row = _row_for_invoice(invoice)
-    ended = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
-    if row is not None and row.duplicate_of_id is None and row.status not in ended:
+    if _still_billed(row):
         emails.payment_failed(row, invoice=invoice)
+
+
+def invoice_payment_action_required(invoice: dict) -> None:
+    """The bank wants the customer to confirm the payment (3-D Secure): only they can, so tell them."""
+    row = _row_for_invoice(invoice)
+    if _still_billed(row) and invoice.get("status") == "open":
+        emails.payment_action_required(row, invoice=invoice)
+
+
+def _still_billed(row: Subscription | None) -> bool:
+    ended = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
+    return row is not None and row.duplicate_of_id is None and row.status not in ended
 
 
 def stripe_time(timestamp: int | None) -> datetime | None:

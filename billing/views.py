@@ -40,9 +40,13 @@ def subscribe(request):
 @login_required
 @require_GET
 def checkout_success(request):
-    messages.success(
-        request, "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
-    )
+    subscription = access_subscription(request.user)
+    if subscription is not None:  # Stripe's webhook was faster than the browser
+        messages.success(request, f"Thank you! Your {subscription.plan.name} plan is active.")
+    else:
+        messages.success(
+            request, "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
+        )
     return redirect("billing_subscription")
 
 

@@ -81,3 +81,8 @@ def _mirrored_invoice(event) -> dict:
     invoice_id = event.data["object"]["id"]
     mirror = djstripe_models.Invoice.objects.filter(id=invoice_id).first()
     return mirror.stripe_data if mirror is not None else event.data["object"]
+
+
+@djstripe_receiver("invoice.payment_action_required")
+def on_invoice_payment_action_required(sender, event, **kwargs):
+    lifecycle.invoice_payment_action_required(_mirrored_invoice(event))

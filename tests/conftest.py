@@ -51,3 +51,13 @@ def staff(db):
 @pytest.fixture
 def unverified_user(db):
     return UserFactory(username="newbie", email="newbie@example.com", verified=False)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as migrated, demo plans included, also when --reuse-db keeps one that a
+    transactional test's flush emptied in an earlier run."""
+    from tests.billing.fake_billing import ensure_demo_plans
+
+    with django_db_blocker.unblock():
+        ensure_demo_plans()

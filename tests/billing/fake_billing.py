@@ -15,8 +15,19 @@ from billing.models import Plan, Subscription, SubscriptionStatus
 from tests.fake_stripe import FAKE_API_KEY
 
 
+def ensure_demo_plans() -> None:
+    """The migration's demo plans (a transactional test's flush removes them from a reused database)."""
+    if not Plan.objects.exists():
+        from importlib import import_module
+
+        from django.apps import apps
+
+        import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)
+
+
 def sync_plans(*codes: str) -> list[Plan]:
     """Push the demo plans to the fake (Product + Price, dj-stripe mirror) as the admin would."""
+    ensure_demo_plans()
     return [services.save_plan(plan=Plan.objects.get(code=code)) for code in codes]
 
 

@@ -1,16 +1,14 @@
 """Concurrent deliveries on PostgreSQL: real threads, real connections, real commits."""
 
 import threading
-from importlib import import_module
 
 import pytest
-from django.apps import apps
 from django.db import connection
 from django.test import Client
 from djstripe.models import Event
 
 from accounts.models import OutboundEmail
-from billing.models import Plan, Subscription
+from billing.models import Subscription
 from tests.billing.fake_billing import deliver, start_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,8 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def demo_plans():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent transactions need PostgreSQL (the SQLite test database is per connection)")
-    if not Plan.objects.exists():  # an earlier transactional test flushed the migration's rows
-        import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)
 
 
 @pytest.fixture

@@ -234,3 +234,21 @@ def test_reversed_delivery_ends_in_stripes_final_state(story, fake):
         "[Gatehouse] Your Pro subscription has renewed",
         "[Gatehouse] Your Pro subscription has started",
     ]
+
+
+def test_a_payment_needing_confirmation_mails_the_link_to_confirm_it(story, fake):
+    story.checkout()
+    fake.advance_time(31 * DAY)
+    failure = fake.fail_payment(story.subscription_id)
+    story.deliver(failure.events)
+    invoice_id = failure.invoice["id"]
+    action = fake.event("invoice.payment_action_required", invoice_id)
+
+    story.deliver([action, action])
+
+    confirm = last_mail()
+    assert confirm.subject == "[Gatehouse] Action needed: confirm your Pro payment"
+    assert confirm.to == ["alice@example.com"]
+    assert "confirm the payment of 19.00 USD for your Pro subscription" in confirm.body
+    assert failure.invoice["hosted_invoice_url"] in confirm.body
+    assert [m.subject for m in mail.outbox].count(confirm.subject) == 1

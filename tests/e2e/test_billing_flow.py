@@ -1,18 +1,24 @@
-"""A person picks a plan on the pricing page and is sent to Stripe Checkout (the loopback fake's session).
+"""A person picks a plan on the pricing page, pays on Stripe Checkout, and sees the plan once Stripe's
+signed webhooks have reached the server.
 
 Stripe's hosted checkout page is not on this machine: the browser's request for it is answered
-by a stub page, after asserting it is exactly the URL the fake Stripe issued.
+by a stub page (after asserting it is exactly the URL the fake Stripe issued) whose "Pay" link is
+the session's success URL. Paying happens in the loopback fake Stripe, which then "delivers" its
+events: signed like Stripe signs them and POSTed over HTTP to the live server's webhook endpoint.
 """
 
 import re
 from importlib import import_module
 
 import pytest
+import requests
 from django.apps import apps
 
 from billing import services
 from billing.models import Plan
+from tests.billing.fake_billing import make_webhook_endpoint, webhook_url
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.fake_stripe import event_payload, sign_payload
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +35,20 @@ def pro_on_sale(fake_stripe_settings, settings):
     return plan
 
 
-def test_pricing_to_stripe_checkout(page, live_server, screenshot, fake_stripe_settings, pro_on_sale):
+def post_signed(live_server, endpoint, events) -> list[int]:
+    with requests.Session() as http:
+        http.trust_env = False  # loopback only, never through a proxy from the environment
+        statuses = []
+        for event in events:
+            body = event_payload(event)
+            headers = {"Content-Type": "application/json", "Stripe-Signature": sign_payload(body, endpoint.secret)}
+            statuses.append(http.post(live_server.url + webhook_url(endpoint), data=body, headers=headers).status_code)
+        return statuses
+
+
+def test_pricing_to_checkout_to_the_new_plan(page, live_server, screenshot, fake_stripe_settings, pro_on_sale):
+    fake = fake_stripe_settings
+    endpoint = make_webhook_endpoint(fake)
     user = UserFactory(username="carol", email="carol@example.com")
     page.goto("/accounts/login/")
     page.locator('input[name="login"]').fill("carol")
@@ -46,7 +65,10 @@ def test_pricing_to_stripe_checkout(page, live_server, screenshot, fake_stripe_s
 
     def stub_checkout(route):
         visited.append(route.request.url)
-        route.fulfill(status=200, content_type="text/html", body="<h1>Stripe Checkout (stub)</h1>")
+        [session] = fake.all("checkout.session")
+        success = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+        body = f'<h1>Stripe Checkout (stub)</h1><a href="{success}">Pay 19.00 USD</a>'
+        route.fulfill(status=200, content_type="text/html", body=body)
 
     page.route("https://checkout.stripe.com/**", stub_checkout)
     page.get_by_role("button", name="Subscribe to Pro").click()
@@ -58,3 +80,16 @@ def test_pricing_to_stripe_checkout(page, live_server, screenshot, fake_stripe_s
     assert session["client_reference_id"] == str(user.pk)
     assert session["metadata"] == {"user_id": str(user.pk), "plan_code": "pro-monthly"}
     assert session["mode"] == "subscription"
+
+    # The customer pays; Stripe sends its events to our endpoint, signed.
+    done = fake.complete_checkout(session["id"], email=user.email)
+    assert post_signed(live_server, endpoint, done.events) == [200] * len(done.events)
+
+    page.get_by_role("link", name="Pay 19.00 USD").click()  # Checkout's success URL -> the subscription page
+    page.wait_for_url(re.compile(r".*/billing/subscription/$"))
+    assert "Thank you! Your Pro plan is active." in page.locator("main").inner_text()
+    card = page.locator(".card")
+    assert card.locator("h2").inner_text() == "Pro"
+    assert card.locator(".badge").inner_text() == "Active"
+    assert "Renews on" in card.inner_text()
+    screenshot("subscription")
