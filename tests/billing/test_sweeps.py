@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import OutboundEmail, Profile, User
 from billing import sweeps
 from billing.models import Plan, Subscription, SubscriptionStatus
-from tests.billing.fake_billing import deliver, start_checkout
+from tests.billing.fake_billing import deliver, ensure_demo_plans, start_checkout
 from tests.celery_worker import publishing_to
 from tests.test_celery_worker import closed_port_url
 
@@ -194,11 +194,7 @@ def _require_postgres():
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_once_end_each_record_once_and_mail_once(monkeypatch):
     _require_postgres()
-    from importlib import import_module
-
-    from django.apps import apps
-
-    import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)  # flushed by earlier tests
+    ensure_demo_plans()  # an earlier transactional test's flush removed them
     make_subscriptions(40, period_end=timezone.now() - GRACE - timedelta(hours=1))
 
     # Both sweeps read the same batch before either ends anything: then they race on the UPDATE.
