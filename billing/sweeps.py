@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing import emails
@@ -25,6 +26,8 @@ SWEEP_BATCH_SIZE = 500
 # task (broker down) or exhausted its retries (Stripe down), and is dispatched again, for a week.
 DUPLICATE_RETRY_AFTER = timedelta(minutes=10)
 DUPLICATE_RETRY_FOR = timedelta(days=7)
+# Reconciliation asks Stripe again about access our clock ended (Stripe silent) for this long.
+RECHECK_ENDED_FOR = timedelta(days=7)
 # What reconciliation compares and reports; the rest of the row is bookkeeping.
 RECONCILED_FIELDS = (
     "status",
@@ -200,6 +203,8 @@ def retry_unresolved_duplicates(*, now=None, limit: int = 100) -> int:
 def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
     """Compare every record with access with Stripe and apply Stripe's state where they differ.
 
+    Also compared: records our own clock ended in the last RECHECK_ENDED_FOR (the expiry sweep
+    while Stripe did not answer), so a renewal Stripe made meanwhile gives the access back.
     The run and each repair (field: [ours, Stripe's]) are stored for the admin. Stripe being
     unavailable stops the run (the task retries later); one record Stripe refuses is recorded
     as a failure and left as it is.
@@ -207,9 +212,8 @@ def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
     now = now or timezone.now()
     run = ReconciliationRun.objects.create(started_at=now)
     stripe = _Stripe()
-    records = Subscription.objects.filter(status__in=ACCESS_STATUSES).order_by("pk")
     try:
-        for pk, stripe_id in records.values_list("pk", "stripe_subscription_id"):
+        for pk, stripe_id in reconciliation_candidates(now=now).values_list("pk", "stripe_subscription_id"):
             _reconcile_one(run, stripe, pk, stripe_id, now)
             if not stripe.answering:
                 run.outcome = ReconciliationRun.Outcome.STRIPE_UNAVAILABLE
@@ -224,9 +228,20 @@ def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
     return run
 
 
+def reconciliation_candidates(*, now=None):
+    """Records with access, and records ended by our clock (not by Stripe's word) lately."""
+    now = now or timezone.now()
+    ended_by_our_clock = Q(
+        status=SubscriptionStatus.CANCELED,
+        ended_at__gte=now - RECHECK_ENDED_FOR,
+        duplicate_of__isnull=True,
+    ) & (Q(stripe_updated_at__isnull=True) | Q(stripe_updated_at__lt=F("ended_at")))
+    return Subscription.objects.filter(Q(status__in=ACCESS_STATUSES) | ended_by_our_clock).order_by("pk")
+
+
 def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: str, now) -> None:
     before = _reconciled_values(pk)
-    if before is None or before["status"] not in ACCESS_STATUSES:  # changed since the list was read
+    if before is None:  # deleted since the list was read
         return
     run.checked += 1
     data = stripe.subscription(stripe_id)

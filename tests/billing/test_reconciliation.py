@@ -1,6 +1,7 @@
 """Daily reconciliation: our access records against Stripe, drift repaired and reported."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -117,3 +118,22 @@ def test_the_admin_shows_a_run_and_its_repairs_read_only(client, staff):
     assert "status: active → canceled" in page.text
     assert client.get("/admin/billing/reconciliationrun/add/").status_code == 403
     assert 'name="_save"' not in page.text
+
+
+def test_access_our_clock_ended_while_stripe_was_down_comes_back_if_stripe_renewed(subscribed, fake, settings):
+    stripe_subscription, record = subscribed
+    renewed = fake.renew(stripe_subscription["id"]).subscription  # its webhook was lost
+    fake.down()
+    later = record.current_period_end + settings.BILLING_GRACE_PERIOD + timedelta(minutes=1)
+    sweeps.sweep_expired_subscriptions(now=later)
+    record.refresh_from_db()
+    assert record.status == SubscriptionStatus.CANCELED, "Stripe did not answer: our clock ended it"
+
+    fake.up()
+    run = sweeps.reconcile_subscriptions(now=later + timedelta(hours=1))
+
+    record.refresh_from_db()
+    assert record.status == SubscriptionStatus.ACTIVE
+    assert record.current_period_end.timestamp() == renewed["items"]["data"][0]["current_period_end"]
+    assert run.repairs[0]["changes"]["status"] == ["canceled", "active"]
+    assert sweeps.reconcile_subscriptions(now=later + timedelta(hours=2)).repaired == 0
