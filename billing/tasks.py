@@ -45,11 +45,13 @@ def retry_unresolved_duplicates() -> None:
     logger.info("task", extra=extra)
 
 
+# Its time limit and retry delays stay below the Redis broker's visibility_timeout (3600 s):
+# a message unacknowledged (acks late) or scheduled for longer is handed to a second worker.
 @shared_task(
     name="billing.reconcile_subscriptions",
     autoretry_for=(BillingUnavailable,),
     retry_backoff=300,
-    retry_backoff_max=3600,
+    retry_backoff_max=1800,
     max_retries=5,
     soft_time_limit=1800,
     time_limit=1860,
