@@ -5,7 +5,8 @@ test database, the test's broker (REDIS_URL) and a file-based mail backend in a 
 directory, so a test can read what it sent. It only sees committed rows: use it from
 ``django_db(transaction=True)`` tests. Without REDIS_URL (or on SQLite, whose test database is
 in memory) the tests that need it skip with the reason, unless GATEHOUSE_REQUIRE_POSTGRES=1 (CI):
-then they fail.
+then they fail. No other worker may consume from REDIS_URL's database meanwhile (it would take the
+test's tasks to another database): give the tests a Redis database of their own.
 """
 
 import os

@@ -4,6 +4,7 @@ These are the only tests that do not run tasks eagerly: the request publishes to
 `celery -A config worker` subprocess consumes, and its file mail backend shows what went out.
 """
 
+import json
 import socket
 from datetime import timedelta
 
@@ -52,6 +53,11 @@ def test_a_real_worker_on_redis_sends_the_sign_up_mail(client, worker):
     assert len(sent) == 1, worker.log()[-2000:]
     assert "/accounts/confirm-email/" in sent[0]
     assert OutboundEmail.objects.get().body == "", "the worker cleared the body it sent"
+    # The worker keeps our logging (not Celery's): one JSON line for the task run, with its fields.
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert {"task": "accounts.send_email", "result": "sent"}.items() <= next(
+        line for line in lines if line.get("task") == "accounts.send_email"
+    ).items()
 
 
 @pytest.mark.django_db(transaction=True)
