@@ -101,14 +101,14 @@ def publishing_to(broker_url: str | None = None):
     """
     saved = app.conf.task_always_eager, app.conf.broker_url
     app.conf.task_always_eager = False
-    if broker_url:
-        _switch_broker(broker_url)
+    # Always a fresh connection: the autouse cache.clear() FLUSHes the Redis database the broker
+    # shares, bindings included, and kombu re-declares them only on a connection it has not used.
+    _switch_broker(broker_url or saved[1])
     try:
         yield
     finally:
         app.conf.task_always_eager = saved[0]
-        if broker_url:
-            _switch_broker(saved[1])
+        _switch_broker(saved[1])
 
 
 def _switch_broker(url: str):
