@@ -168,6 +168,8 @@ class OutboundEmail(models.Model):
     # Mail about one fact ("invoice in_123 was paid") carries a key: the same fact never mails twice,
     # however many times Stripe, a retry or a sweep reports it.
     dedupe_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # When the resend sweep (accounts.outbox) last dispatched this row because its task was lost.
+    resent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["created_at"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent")]

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import housekeeping, outbox
 from accounts.models import OutboundEmail
 
 logger = logging.getLogger("gatehouse.tasks")
@@ -51,6 +52,20 @@ def send_email(outbound_email_id: int) -> None:
         _log(outbound_email_id, "failed")
         raise failure
     _log(outbound_email_id, "sent")
+
+
+@shared_task(name="accounts.resend_lost_mail")
+def resend_lost_mail() -> None:
+    """Beat, every minute: re-dispatch outbox rows whose send task was lost (broker down)."""
+    counts = outbox.resend_lost_mail()
+    logger.info("task", extra={"task": "accounts.resend_lost_mail", "result": "done", **counts})
+
+
+@shared_task(name="accounts.delete_expired_credentials")
+def delete_expired_credentials() -> None:
+    """Beat, daily: expired refresh tokens, API logins, login codes and social hand-offs."""
+    counts = housekeeping.delete_expired_credentials()
+    logger.info("task", extra={"task": "accounts.delete_expired_credentials", "result": "done", **counts})
 
 
 def _log(outbound_email_id: int, result: str) -> None:

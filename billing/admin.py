@@ -1,10 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from djstripe.models import WebhookEventTrigger
 
 from billing import services
 from billing import stripe_gateway as gateway
-from billing.models import Plan, Subscription
+from billing.models import Plan, ReconciliationRun, Subscription
 from billing.webhook_views import reprocess
 
 
@@ -142,3 +143,37 @@ class WebhookEventLogAdmin(admin.ModelAdmin):
 
     def has_reprocess_permission(self, request):
         return request.user.is_superuser or request.user.has_perm("djstripe.change_webhookeventtrigger")
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    """What the daily reconciliation found and repaired: written by the task, read here."""
+
+    list_display = ("started_at", "outcome", "checked", "repaired", "failed", "finished_at")
+    list_filter = ("outcome",)
+    date_hierarchy = "started_at"
+    readonly_fields = ("started_at", "finished_at", "outcome", "checked", "repaired", "failed", "repairs_table")
+    exclude = ("repairs",)
+
+    @admin.display(description="Repairs and failures")
+    def repairs_table(self, run):
+        rows = [
+            format_html(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                entry["subscription"],
+                entry["stripe_subscription"],
+                entry.get("error")
+                or "; ".join(f"{name}: {old} \u2192 {new}" for name, (old, new) in entry["changes"].items()),
+            )
+            for entry in run.repairs
+        ]
+        if not rows:
+            return "Nothing to repair."
+        header = format_html("<tr><th>{}</th><th>{}</th><th>{}</th></tr>", "Record", "Stripe subscription", "Change")
+        return format_html("<table>{}{}</table>", header, format_html_join("", "{}", ((row,) for row in rows)))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

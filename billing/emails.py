@@ -12,14 +12,20 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.adapters import enqueue_email
+from accounts.outbox import enqueue_many
 from accounts.services import current_site
 from billing.templatetags.billing import cents
 
 
 def _send(name: str, subscription, *, dedupe_key: str, **facts) -> bool:
+    message = _render(name, subscription, **facts)
+    return message is not None and enqueue_email(message, dedupe_key=dedupe_key) is not None
+
+
+def _render(name: str, subscription, **facts):
     user = subscription.user
     if not user.email:
-        return False
+        return None
     context = {
         "user": user,
         "plan": subscription.plan,
@@ -29,8 +35,7 @@ def _send(name: str, subscription, *, dedupe_key: str, **facts) -> bool:
         "pricing_url": settings.SITE_URL + reverse("billing_pricing"),
         **facts,
     }
-    message = get_adapter().render_mail(f"billing/email/{name}", user.email, context)
-    return enqueue_email(message, dedupe_key=dedupe_key) is not None
+    return get_adapter().render_mail(f"billing/email/{name}", user.email, context)
 
 
 def subscription_started(subscription) -> bool:
@@ -51,6 +56,15 @@ def cancellation_scheduled(subscription) -> bool:
 
 def subscription_ended(subscription) -> bool:
     return _send("subscription_ended", subscription, dedupe_key=f"ended:{subscription.stripe_subscription_id}")
+
+
+def subscriptions_ended(subscriptions) -> int:
+    """subscription_ended for a whole batch (the expiry sweep) in a constant number of queries."""
+    messages = {}
+    for subscription in subscriptions:
+        if subscription.duplicate_of_id is None and (message := _render("subscription_ended", subscription)):
+            messages[f"ended:{subscription.stripe_subscription_id}"] = message
+    return len(enqueue_many(messages))
 
 
 def subscription_renewed(subscription, *, invoice: dict) -> bool:

@@ -81,6 +81,32 @@ class Plan(models.Model):
         return f"{self.price_cents / 100:,.2f} {self.currency.upper()}"
 
 
+class ReconciliationRun(models.Model):
+    """One run of the daily comparison of our access records with Stripe, and what it repaired."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        STRIPE_UNAVAILABLE = "stripe_unavailable", "Stopped: Stripe unavailable"
+        INTERRUPTED = "interrupted", "Stopped: time limit"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, default=Outcome.RUNNING)
+    checked = models.PositiveIntegerField(default=0)
+    repaired = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # One entry per repaired or failed record: {"subscription", "stripe_subscription", "changes"
+    # ({field: [ours, Stripe's]}) or "error"}.
+    repairs = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"Reconciliation of {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"
+
+
 class SubscriptionStatus(models.TextChoices):
     INCOMPLETE = "incomplete", "Incomplete"
     INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"

@@ -33,6 +33,8 @@ def check_cache() -> dict:
         cache.delete(key)
     except Exception as exc:
         return _failure(exc)
+    if getattr(cache, "degraded", False):  # config.cache: Redis is down, a memory cache stands in
+        return {"ok": False, "error": "redis unavailable (degraded to a per-process cache)"}
     return {"ok": True} if ok else {"ok": False, "error": "value not read back"}
 
 

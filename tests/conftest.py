@@ -57,7 +57,8 @@ def unverified_user(db):
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database as migrated, demo plans included, also when --reuse-db keeps one that a
     transactional test's flush emptied in an earlier run."""
-    from tests.billing.fake_billing import ensure_demo_plans
+    from tests.billing.fake_billing import ensure_demo_plans, ensure_periodic_schedule
 
     with django_db_blocker.unblock():
         ensure_demo_plans()
+        ensure_periodic_schedule()

@@ -25,6 +25,15 @@ def ensure_demo_plans() -> None:
         import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)
 
 
+def ensure_periodic_schedule() -> None:
+    """The migration's beat schedule, for the same reason (its own get_or_create is idempotent)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("billing.migrations.0005_periodic_schedule").create_schedule(apps, None)
+
+
 def sync_plans(*codes: str) -> list[Plan]:
     """Push the demo plans to the fake (Product + Price, dj-stripe mirror) as the admin would."""
     ensure_demo_plans()

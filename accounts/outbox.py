@@ -1,0 +1,100 @@
+"""The mail outbox's safety net: rows whose send task was lost are dispatched again.
+
+A row is written in the same transaction as the change it reports, and its task is published
+after commit (accounts.adapters.enqueue_email). If the broker was down at that moment the task
+never existed; this sweep finds such rows by age and publishes them again, backing off per row.
+The send task itself claims a row under a lock and sets sent_at, so a row dispatched twice is
+still sent once.
+"""
+
+import logging
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import OutboundEmail
+
+logger = logging.getLogger("gatehouse.mail")
+
+RESEND_BATCH_SIZE = 200
+
+
+def enqueue_many(messages: dict[str, object]) -> list[OutboundEmail]:
+    """Store many rendered mails (dedupe key -> EmailMessage) in one INSERT; each is sent after commit.
+
+    The batch twin of accounts.adapters.enqueue_email(message, dedupe_key=...) for sweeps, which
+    must not spend queries per row: one SELECT drops keys already stored, one INSERT stores the rest.
+    """
+    if not messages:
+        return []
+    stored = set(OutboundEmail.objects.filter(dedupe_key__in=list(messages)).values_list("dedupe_key", flat=True))
+    rows = OutboundEmail.objects.bulk_create(
+        [
+            OutboundEmail(
+                to=list(message.to),
+                from_email=message.from_email,
+                subject=message.subject,
+                body=message.body,
+                html=next((c for c, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""),
+                dedupe_key=key,
+            )
+            for key, message in messages.items()
+            if key not in stored
+        ]
+    )
+    for row in rows:
+        transaction.on_commit(partial(dispatch, row.pk), robust=True)
+    return rows
+
+
+def resend_lost_mail(*, now=None) -> dict[str, int]:
+    """Dispatch unsent mail that waited too long; returns how many rows were due and dispatched."""
+    now = now or timezone.now()
+    due = list(
+        OutboundEmail.objects.filter(_due(now)).order_by("created_at").values_list("pk", "attempts")[:RESEND_BATCH_SIZE]
+    )
+    dispatched = 0
+    for pk, attempts in due:
+        if claim(pk, attempts=attempts, now=now) and dispatch(pk):
+            dispatched += 1
+    return {"due": len(due), "dispatched": dispatched}
+
+
+def claim(pk: int, *, attempts: int, now) -> bool:
+    """Compare-and-set on attempts: of two sweeps that read the same row, only one dispatches it."""
+    return bool(
+        OutboundEmail.objects.filter(pk=pk, sent_at__isnull=True, attempts=attempts).update(
+            attempts=F("attempts") + 1, resent_at=now
+        )
+    )
+
+
+def _due(now) -> Q:
+    """Unsent rows quiet for longer than the wait (doubled per attempt already made), below the cap.
+
+    Quiet means since the last resend, or since the row was written if it was never resent.
+    """
+    wait = timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS)
+    due = Q()
+    for attempts in range(settings.OUTBOX_MAX_ATTEMPTS):
+        quiet_since = now - wait * 2**attempts
+        due |= Q(attempts=attempts) & (
+            Q(resent_at__isnull=True, created_at__lte=quiet_since) | Q(resent_at__lte=quiet_since)
+        )
+    return Q(sent_at__isnull=True) & due
+
+
+def dispatch(outbound_email_id: int) -> bool:
+    """Publish the send task; a broker outage is logged, not raised: the row waits for the next sweep."""
+    from accounts.tasks import send_email
+
+    try:
+        send_email.delay(outbound_email_id)
+    except Exception:
+        logger.warning("mail_dispatch_failed", extra={"outbound_email": outbound_email_id}, exc_info=True)
+        return False
+    return True

@@ -1,0 +1,272 @@
+"""Beat's billing sweeps: end access that Stripe's webhooks forgot, and reconcile with Stripe.
+
+Both only ever move an access record through ``billing.lifecycle`` (Stripe's word, compare-and-
+set by ``stripe_updated_at``) or through the sweep's own compare-and-set below, so a sweep racing a
+webhook or another sweep changes each record once and mails once.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing import emails
+from billing import stripe_gateway as gateway
+from billing.lifecycle import apply_stripe_subscription
+from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, SubscriptionStatus
+
+logger = logging.getLogger("gatehouse.billing")
+
+SWEEP_BATCH_SIZE = 500
+# A duplicate's refund task normally finishes in seconds; one still unresolved after this lost its
+# task (broker down) or exhausted its retries (Stripe down), and is dispatched again, for a week.
+DUPLICATE_RETRY_AFTER = timedelta(minutes=10)
+DUPLICATE_RETRY_FOR = timedelta(days=7)
+# Reconciliation asks Stripe again about access our clock ended (Stripe silent) for this long.
+RECHECK_ENDED_FOR = timedelta(days=7)
+# What reconciliation compares and reports; the rest of the row is bookkeeping.
+RECONCILED_FIELDS = (
+    "status",
+    "plan_id",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "canceled_at",
+    "ended_at",
+)
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0
+    resynced: int = 0
+    ended: int = 0
+    batches: int = 0
+    stripe_answering: bool = True
+    ended_ids: list[int] = field(default_factory=list)
+
+    def as_log(self) -> dict:
+        return {
+            "checked": self.checked,
+            "resynced": self.resynced,
+            "ended": self.ended,
+            "batches": self.batches,
+            "stripe_answering": self.stripe_answering,
+        }
+
+
+class _Stripe:
+    """Reads subscriptions from Stripe until the first outage, then stops asking for this run."""
+
+    def __init__(self):
+        self.answering = gateway.is_configured()
+
+    def subscription(self, stripe_subscription_id: str) -> dict | None:
+        if not self.answering:
+            return None
+        try:
+            return gateway.retrieve_subscription(stripe_subscription_id).to_dict()
+        except gateway.BillingUnavailable:
+            self.answering = False
+        except gateway.StripeRejected:  # e.g. deleted in Stripe: our clock decides
+            pass
+        return None
+
+
+# --- Expiry sweep --------------------------------------------------------------------------------
+
+
+def expired_subscriptions(*, now=None):
+    """Records that still grant access although their paid period and the grace period are over.
+
+    Duplicates (a second paid subscription) never grant access; billing.duplicates ends them.
+    """
+    cutoff = (now or timezone.now()) - settings.BILLING_GRACE_PERIOD
+    return Subscription.objects.filter(
+        status__in=ACCESS_STATUSES, current_period_end__lt=cutoff, duplicate_of__isnull=True
+    )
+
+
+def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:
+    """End access past ``current_period_end`` + BILLING_GRACE_PERIOD, asking Stripe first when it answers.
+
+    Works through the candidates in batches of ``batch_size`` (by id, so a run always ends);
+    each batch is one SELECT, Stripe re-syncs for its rows while Stripe answers, then one
+    compare-and-set UPDATE and one outbox INSERT for the mail.
+    """
+    now = now or timezone.now()
+    report, stripe, after_id = SweepReport(), _Stripe(), 0
+    while batch := _next_batch(now, after_id, batch_size):
+        after_id = batch[-1].pk
+        report.batches += 1
+        report.checked += len(batch)
+        report.resynced += sum(_resync(subscription, stripe, now) for subscription in batch)
+        ended = end_expired(batch, now=now)
+        report.ended += len(ended)
+        report.ended_ids += [subscription.pk for subscription in ended]
+    report.stripe_answering = stripe.answering
+    return report
+
+
+def _next_batch(now, after_id: int, batch_size: int) -> list[Subscription]:
+    candidates = expired_subscriptions(now=now).filter(pk__gt=after_id).select_related("user", "plan")
+    return list(candidates.order_by("pk")[:batch_size])
+
+
+def _resync(subscription: Subscription, stripe: _Stripe, now) -> bool:
+    """Apply what Stripe says now (a renewal, or the end a lost webhook carried); True if it answered."""
+    data = stripe.subscription(subscription.stripe_subscription_id)
+    if data is None:
+        return False
+    with transaction.atomic():
+        apply_stripe_subscription(data, seen_at=now)
+    return True
+
+
+def end_expired(batch: list[Subscription], *, now) -> list[Subscription]:
+    """End the batch's records that are still expired with access; the ones this call ended.
+
+    The batch form of billing.lifecycle.end_access (same compare-and-set, same keyed "ended"
+    mail), so a batch costs the same few queries whatever its size: one UPDATE ... WHERE id IN
+    (batch) AND status IN (access) AND current_period_end < cutoff RETURNING id. A record that a
+    webhook, a re-sync or another sweep moved first is not matched ("0 rows" for it), so each
+    record is ended, and mailed about, once.
+    """
+    if not batch:
+        return []
+    cutoff = now - settings.BILLING_GRACE_PERIOD
+    table = connection.ops.quote_name(Subscription._meta.db_table)
+    ids = [subscription.pk for subscription in batch]
+    sql = (
+        f"UPDATE {table} SET status = %s, ended_at = %s, updated_at = %s "  # noqa: S608 - names are ours
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+        f"AND status IN ({', '.join(['%s'] * len(ACCESS_STATUSES))}) AND current_period_end < %s RETURNING id"
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [SubscriptionStatus.CANCELED, now, now, *ids, *ACCESS_STATUSES, cutoff])
+            won = {row[0] for row in cursor.fetchall()}
+        ended = [subscription for subscription in batch if subscription.pk in won]
+        for subscription in ended:
+            subscription.status, subscription.ended_at = SubscriptionStatus.CANCELED, now
+        emails.subscriptions_ended(ended)
+        for subscription in ended:
+            logger.info(
+                "subscription_access_ended",
+                extra={
+                    "subscription": subscription.pk,
+                    "stripe_subscription": subscription.stripe_subscription_id,
+                    "reason": "expired",
+                },
+            )
+    return ended
+
+
+# --- Duplicate subscriptions -----------------------------------------------------------------------
+
+
+def retry_unresolved_duplicates(*, now=None, limit: int = 100) -> int:
+    """Dispatch again billing.resolve_duplicate_subscription for duplicates still not refunded.
+
+    billing.lifecycle dispatches it once, after commit, and a broker outage loses it; the task
+    is idempotent (Stripe idempotency keys, compare-and-set on duplicate_resolved_at), so a
+    second dispatch of one that is merely slow does no harm. Returns how many were dispatched.
+    """
+    from billing.tasks import resolve_duplicate_subscription
+
+    now = now or timezone.now()
+    stale = Subscription.objects.filter(
+        duplicate_of__isnull=False,
+        duplicate_resolved_at__isnull=True,
+        updated_at__lt=now - DUPLICATE_RETRY_AFTER,
+        created_at__gt=now - DUPLICATE_RETRY_FOR,
+    )
+    dispatched = 0
+    for pk in stale.order_by("pk").values_list("pk", flat=True)[:limit]:
+        try:
+            resolve_duplicate_subscription.delay(pk)
+        except Exception:
+            task = "billing.resolve_duplicate_subscription"
+            logger.warning("task_enqueue_failed", extra={"task": task}, exc_info=True)
+            break
+        dispatched += 1
+    return dispatched
+
+
+# --- Reconciliation --------------------------------------------------------------------------------
+
+
+def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
+    """Compare every record with access with Stripe and apply Stripe's state where they differ.
+
+    Also compared: records our own clock ended in the last RECHECK_ENDED_FOR (the expiry sweep
+    while Stripe did not answer), so a renewal Stripe made meanwhile gives the access back.
+    The run and each repair (field: [ours, Stripe's]) are stored for the admin. Stripe being
+    unavailable stops the run (the task retries later); one record Stripe refuses is recorded
+    as a failure and left as it is.
+    """
+    now = now or timezone.now()
+    run = ReconciliationRun.objects.create(started_at=now)
+    stripe = _Stripe()
+    try:
+        for pk, stripe_id in reconciliation_candidates(now=now).values_list("pk", "stripe_subscription_id"):
+            _reconcile_one(run, stripe, pk, stripe_id, now)
+            if not stripe.answering:
+                run.outcome = ReconciliationRun.Outcome.STRIPE_UNAVAILABLE
+                break
+        else:
+            run.outcome = ReconciliationRun.Outcome.COMPLETED
+    finally:
+        if run.outcome == ReconciliationRun.Outcome.RUNNING:  # a time limit or a crash stopped it
+            run.outcome = ReconciliationRun.Outcome.INTERRUPTED
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def reconciliation_candidates(*, now=None):
+    """Records with access, and records ended by our clock (not by Stripe's word) lately."""
+    now = now or timezone.now()
+    ended_by_our_clock = Q(
+        status=SubscriptionStatus.CANCELED,
+        ended_at__gte=now - RECHECK_ENDED_FOR,
+        duplicate_of__isnull=True,
+    ) & (Q(stripe_updated_at__isnull=True) | Q(stripe_updated_at__lt=F("ended_at")))
+    return Subscription.objects.filter(Q(status__in=ACCESS_STATUSES) | ended_by_our_clock).order_by("pk")
+
+
+def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: str, now) -> None:
+    before = _reconciled_values(pk)
+    if before is None:  # deleted since the list was read
+        return
+    run.checked += 1
+    data = stripe.subscription(stripe_id)
+    if data is None:
+        if stripe.answering:  # Stripe answered, but refused: e.g. a subscription it does not know
+            run.failed += 1
+            run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "error": "refused by Stripe"})
+        return
+    with transaction.atomic():
+        applied = apply_stripe_subscription(data, seen_at=now)
+    if applied is None:
+        run.failed += 1
+        run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "error": "not ours (owner/plan)"})
+        return
+    after = _reconciled_values(pk)
+    changed = [name for name in RECONCILED_FIELDS if before[name] != after[name]]
+    changes = {name: [_json(before[name]), _json(after[name])] for name in changed}
+    if changes:
+        run.repaired += 1
+        run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "changes": changes})
+
+
+def _reconciled_values(pk: int) -> dict | None:
+    return Subscription.objects.filter(pk=pk).values(*RECONCILED_FIELDS).first()
+
+
+def _json(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
