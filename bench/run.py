@@ -364,9 +364,47 @@ def webhook_rows(ctx) -> list[Row]:
 NEW_EVENTS_PER_SECOND = 300  # the pool of fresh events: more than the app can take in the row's seconds
 
 
-def sweep_rows(ctx) -> list[Row]:
-    """The expiry sweep (issue 7): measured once billing/sweeps.py is on this branch."""
-    return [Row("expiry sweep: 100,000 due subscriptions", "sweep", not_measured=feature_missing("billing.sweeps"))]
+def sweep_row() -> Row:
+    """The expiry sweep (issue 7), run in-process after gunicorn stopped (bench/sweep.py)."""
+    row = Row(f"expiry sweep: {SWEEP_RECORDS:,} due subscriptions", "sweep")
+    row.not_measured = feature_missing("billing.sweeps")
+    if row.not_measured:
+        return row
+    from bench import sweep
+
+    step(f"expiry sweep: creating {SWEEP_RECORDS:,} due records")
+    started = time.monotonic()
+    sweep.make_due_subscriptions(SWEEP_RECORDS)
+    step(f"  created in {time.monotonic() - started:.1f} s; sweeping")
+    row.result = sweep.sweep(SWEEP_RECORDS)
+    r = row.result
+    step(
+        f"  ended {r['ended']:,} in {r['elapsed_s']:.1f} s ({r['rps']:.0f}/s), {r['batches']} batches, "
+        f"queries per batch {r['queries_per_batch']}, still with access {r['left_with_access']}"
+    )
+    return row
+
+
+def sweep_floor_row() -> Row | None:
+    """The same sweep with its per-record mail stubbed out, on fewer records: the database's share."""
+    if feature_missing("billing.sweeps"):
+        return None
+    from bench import sweep
+
+    row = Row(f"diagnosis: the same sweep without its mail, {SWEEP_FLOOR_RECORDS:,} records", "sweep-floor")
+    sweep.make_due_subscriptions(SWEEP_FLOOR_RECORDS, prefix="floor")
+    row.result = sweep.sweep(SWEEP_FLOOR_RECORDS, prefix="floor", without_mail=True)
+    r = row.result
+    row.note = (
+        f"{r['ended']:,} ended in {r['elapsed_s']:.1f} s, {r['batches']} batches, queries per batch "
+        f"{'/'.join(map(str, r['queries_per_batch']))} (not a target: what the mail costs is the difference)"
+    )
+    step(f"  {row.note}")
+    return row
+
+
+SWEEP_RECORDS = int(os.environ.get("BENCH_SWEEP_RECORDS", "100000"))
+SWEEP_FLOOR_RECORDS = int(os.environ.get("BENCH_SWEEP_FLOOR_RECORDS", "20000"))
 
 
 def feature_missing(module: str) -> str | None:
@@ -383,6 +421,17 @@ def verdicts(row: Row, ctx) -> list[tuple[str, bool]]:
     r = row.result
     if r is None:
         return []
+    if row.group == "sweep-floor":
+        return []
+    if row.group == "sweep":
+        return [
+            (f"{r['elapsed_s']:.1f} / ≤ 10 s for {r['expected']:,}", r["elapsed_s"] <= 10),
+            (f"ended {r['ended']:,} / {r['expected']:,}", r["ended"] == r["expected"] and not r["left_with_access"]),
+            (
+                f"{r['batches']} batches, queries per batch {'/'.join(map(str, r['queries_per_batch']))} / constant",
+                r["constant"],
+            ),
+        ]
     rps, p99 = r["rps"], r["p99_us"] / 1000
     out = []
 
@@ -537,13 +586,13 @@ def write_report(rows: list[Row], ctx: dict, started: float) -> bool:
         checks = verdicts(row, ctx)
         met = all(ok for _, ok in checks)
         all_met &= met
-        verdict = ("PASS" if met else "MISS") if checks else "reference"
-        rps = f"{r['rps']:.0f}" if r.get("requests") else "–"
+        verdict = ("PASS" if met else "MISS") if checks else ("not a target" if row.note else "reference")
+        rps = f"{r['rps']:.0f}" if r.get("rps") else "–"
         p50 = f"{r['p50_us'] / 1000:.1f}" if "p50_us" in r else "–"
         p99 = f"{r['p99_us'] / 1000:.1f}" if "p99_us" in r else "–"
         cpu = f"{r['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in r else "–"
         lines.append(
-            f"| {row.name} | {rps} | {p50} | {p99} | {r.get('errors', 0)} | {cpu} | {row.peak_rss_mb or 0:.0f} | "
+            f"| {row.name} | {rps} | {p50} | {p99} | {r.get('errors', '–')} | {cpu} | {row.peak_rss_mb or '–'} | "
             f"{base} | {ratio} | "
             f"{'<br>'.join(text for text, _ in checks) or row.note} | {verdict} |"
         )
@@ -625,7 +674,7 @@ def main() -> int:
             password=loader.BENCH_PASSWORD,
             tokens_file=tokens_file,
         )
-        rows = http_rows(ctx) + webhook_rows(ctx) + sweep_rows(ctx)
+        rows = http_rows(ctx) + webhook_rows(ctx)
         for row in rows:
             if row.prepare is not None:
                 row.load = row.prepare()
@@ -636,6 +685,10 @@ def main() -> int:
         server.stop()
         if fake_stripe is not None:
             fake_stripe.stop()
+    rows.append(sweep_row())
+    floor = sweep_floor_row()
+    if floor is not None:
+        rows.append(floor)
     ctx["load_after"] = load_average()
     all_met = write_report(rows, ctx, started)
     step(f"wrote {OUTPUT} in {time.monotonic() - started:.0f} s; every target met: {all_met}")
@@ -654,7 +707,7 @@ def measure(server: Gunicorn, row: Row) -> None:
     row.result = wrk(row.load, DURATION)
     row.result["cpu_ms_per_request"] = (server.cpu_seconds() - cpu_before) * 1000 / max(1, row.result["requests"])
     peaks = server.peak_rss_mb()
-    row.peak_rss_mb = max(peaks.values()) if peaks else None
+    row.peak_rss_mb = round(max(peaks.values())) if peaks else None
     r = row.result
     paired = f", paired baseline {row.baseline_rps:.0f} req/s" if row.baseline_rps else ""
     step(
