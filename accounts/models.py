@@ -168,6 +168,10 @@ class OutboundEmail(models.Model):
     # Mail about one fact ("invoice in_123 was paid") carries a key: the same fact never mails twice,
     # however many times Stripe, a retry or a sweep reports it.
     dedupe_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Mail stored by the thousand (the expiry sweep) is rendered when sent: a dotted path to a
+    # function taking ``render_args`` and returning the EmailMessage, or None when it no longer applies.
+    render_with = models.CharField(max_length=200, blank=True)
+    render_args = models.JSONField(default=dict, blank=True)
     # When the resend sweep (accounts.outbox) last dispatched this row because its task was lost.
     resent_at = models.DateTimeField(null=True, blank=True)
 

@@ -23,32 +23,45 @@ logger = logging.getLogger("gatehouse.mail")
 RESEND_BATCH_SIZE = 200
 
 
-def enqueue_many(messages: dict[str, object]) -> list[OutboundEmail]:
-    """Store many rendered mails (dedupe key -> EmailMessage) in one INSERT; each is sent after commit.
+def enqueue_deferred(mails: dict[str, tuple[str, dict]], *, to_hint: str = "") -> list[int]:
+    """Store mails rendered when sent (dedupe key -> (renderer path, its kwargs)): two queries for any number.
 
-    The batch twin of accounts.adapters.enqueue_email(message, dedupe_key=...) for sweeps, which
-    must not spend queries per row: one SELECT drops keys already stored, one INSERT stores the rest.
+    For sweeps that report thousands of facts at once: one SELECT drops keys already stored, one
+    INSERT stores the rest, and one task per batch sends them after commit.
     """
-    if not messages:
+    if not mails:
         return []
-    stored = set(OutboundEmail.objects.filter(dedupe_key__in=list(messages)).values_list("dedupe_key", flat=True))
+    stored = set(OutboundEmail.objects.filter(dedupe_key__in=list(mails)).values_list("dedupe_key", flat=True))
     rows = OutboundEmail.objects.bulk_create(
         [
             OutboundEmail(
-                to=list(message.to),
-                from_email=message.from_email,
-                subject=message.subject,
-                body=message.body,
-                html=next((c for c, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""),
+                to=[],
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                subject=to_hint,
+                body="",
+                render_with=render_with,
+                render_args=render_args,
                 dedupe_key=key,
             )
-            for key, message in messages.items()
+            for key, (render_with, render_args) in mails.items()
             if key not in stored
         ]
     )
-    for row in rows:
-        transaction.on_commit(partial(dispatch, row.pk), robust=True)
-    return rows
+    ids = [row.pk for row in rows]
+    if ids:
+        transaction.on_commit(partial(dispatch_batch, ids), robust=True)
+    return ids
+
+
+def dispatch_batch(outbound_email_ids: list[int]) -> bool:
+    from accounts.tasks import send_emails
+
+    try:
+        send_emails.delay(outbound_email_ids)
+    except Exception:
+        logger.warning("mail_dispatch_failed", extra={"outbound_emails": len(outbound_email_ids)}, exc_info=True)
+        return False
+    return True
 
 
 def resend_lost_mail(*, now=None) -> dict[str, int]:

@@ -7,6 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts import housekeeping, outbox
 from accounts.models import OutboundEmail
@@ -33,9 +34,12 @@ def send_email(outbound_email_id: int) -> None:
         if outbound is None:  # already sent, or another worker is sending it right now
             _log(outbound_email_id, "skipped")
             return
-        message = EmailMultiAlternatives(outbound.subject, outbound.body, outbound.from_email, outbound.to)
-        if outbound.html:
-            message.attach_alternative(outbound.html, "text/html")
+        message = _message(outbound)
+        if message is None:  # rendered late, and what it would report is no longer true
+            outbound.sent_at, outbound.last_error = timezone.now(), "not sent: no longer applies"
+            outbound.save(update_fields=["sent_at", "last_error"])
+            _log(outbound_email_id, "dropped")
+            return
         try:
             message.send()
         except OSError as error:
@@ -52,6 +56,32 @@ def send_email(outbound_email_id: int) -> None:
         _log(outbound_email_id, "failed")
         raise failure
     _log(outbound_email_id, "sent")
+
+
+@shared_task(name="accounts.send_emails")
+def send_emails(outbound_email_ids: list[int]) -> None:
+    """Send a batch stored at once (one task per sweep batch instead of one publish per mail).
+
+    A mail that fails is handed to its own send_email task, which retries with back-off.
+    """
+    for outbound_email_id in outbound_email_ids:
+        try:
+            send_email(outbound_email_id)
+        except OSError:
+            send_email.delay(outbound_email_id)
+
+
+def _message(outbound: OutboundEmail):
+    if outbound.render_with:
+        message = import_string(outbound.render_with)(**outbound.render_args)
+        if message is not None:
+            outbound.subject, outbound.to = message.subject, list(message.to)
+            outbound.save(update_fields=["subject", "to"])
+        return message
+    message = EmailMultiAlternatives(outbound.subject, outbound.body, outbound.from_email, outbound.to)
+    if outbound.html:
+        message.attach_alternative(outbound.html, "text/html")
+    return message
 
 
 @shared_task(name="accounts.resend_lost_mail")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.adapters import enqueue_email
-from accounts.outbox import enqueue_many
+from accounts.outbox import enqueue_deferred
 from accounts.services import current_site
 from billing.templatetags.billing import cents
 
@@ -58,13 +58,20 @@ def subscription_ended(subscription) -> bool:
     return _send("subscription_ended", subscription, dedupe_key=f"ended:{subscription.stripe_subscription_id}")
 
 
-def subscriptions_ended(subscriptions) -> int:
-    """subscription_ended for a whole batch (the expiry sweep) in a constant number of queries."""
-    messages = {}
-    for subscription in subscriptions:
-        if subscription.duplicate_of_id is None and (message := _render("subscription_ended", subscription)):
-            messages[f"ended:{subscription.stripe_subscription_id}"] = message
-    return len(enqueue_many(messages))
+def subscriptions_ended(ended: list[tuple[int, str]]) -> int:
+    """subscription_ended for a whole sweep batch of (id, Stripe id): stored in two queries, rendered when sent."""
+    mails = {f"ended:{stripe_id}": ("billing.emails.render_ended", {"subscription_id": pk}) for pk, stripe_id in ended}
+    return len(enqueue_deferred(mails, to_hint="(subscription ended: rendered when sent)"))
+
+
+def render_ended(subscription_id: int):
+    """The "ended" mail as of now; None if the record has access again (a late renewal) or is gone."""
+    from billing.models import Subscription
+
+    subscription = Subscription.objects.select_related("user", "plan").filter(pk=subscription_id).first()
+    if subscription is None or subscription.grants_access:
+        return None
+    return _render("subscription_ended", subscription)
 
 
 def subscription_renewed(subscription, *, invoice: dict) -> bool:

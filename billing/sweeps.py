@@ -21,7 +21,7 @@ from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, Sub
 
 logger = logging.getLogger("gatehouse.billing")
 
-SWEEP_BATCH_SIZE = 500
+SWEEP_BATCH_SIZE = 1000
 # A duplicate's refund task normally finishes in seconds; one still unresolved after this lost its
 # task (broker down) or exhausted its retries (Stripe down), and is dispatched again, for a week.
 DUPLICATE_RETRY_AFTER = timedelta(minutes=10)
@@ -101,25 +101,26 @@ def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE)
     now = now or timezone.now()
     report, stripe, after_id = SweepReport(), _Stripe(), 0
     while batch := _next_batch(now, after_id, batch_size):
-        after_id = batch[-1].pk
+        after_id = batch[-1][0]
         report.batches += 1
         report.checked += len(batch)
-        report.resynced += sum(_resync(subscription, stripe, now) for subscription in batch)
+        if stripe.answering:
+            report.resynced += sum(_resync(stripe_id, stripe, now) for _pk, stripe_id in batch)
         ended = end_expired(batch, now=now)
         report.ended += len(ended)
-        report.ended_ids += [subscription.pk for subscription in ended]
+        report.ended_ids += [pk for pk, _stripe_id in ended]
     report.stripe_answering = stripe.answering
     return report
 
 
-def _next_batch(now, after_id: int, batch_size: int) -> list[Subscription]:
-    candidates = expired_subscriptions(now=now).filter(pk__gt=after_id).select_related("user", "plan")
-    return list(candidates.order_by("pk")[:batch_size])
+def _next_batch(now, after_id: int, batch_size: int) -> list[tuple[int, str]]:
+    candidates = expired_subscriptions(now=now).filter(pk__gt=after_id).order_by("pk")
+    return list(candidates.values_list("pk", "stripe_subscription_id")[:batch_size])
 
 
-def _resync(subscription: Subscription, stripe: _Stripe, now) -> bool:
+def _resync(stripe_subscription_id: str, stripe: _Stripe, now) -> bool:
     """Apply what Stripe says now (a renewal, or the end a lost webhook carried); True if it answered."""
-    data = stripe.subscription(subscription.stripe_subscription_id)
+    data = stripe.subscription(stripe_subscription_id)
     if data is None:
         return False
     with transaction.atomic():
@@ -127,42 +128,37 @@ def _resync(subscription: Subscription, stripe: _Stripe, now) -> bool:
     return True
 
 
-def end_expired(batch: list[Subscription], *, now) -> list[Subscription]:
-    """End the batch's records that are still expired with access; the ones this call ended.
+def end_expired(batch: list[tuple[int, str]], *, now) -> list[tuple[int, str]]:
+    """End the batch's records (id, Stripe id) still expired with access; the ones this call ended.
 
     The batch form of billing.lifecycle.end_access (same compare-and-set, same keyed "ended"
     mail), so a batch costs the same few queries whatever its size: one UPDATE ... WHERE id IN
     (batch) AND status IN (access) AND current_period_end < cutoff RETURNING id. A record that a
     webhook, a re-sync or another sweep moved first is not matched ("0 rows" for it), so each
-    record is ended, and mailed about, once.
+    record is ended, and mailed about, once. The mails are stored in one INSERT and rendered when
+    sent (rendering thousands of templates here would cost more than everything else together).
     """
     if not batch:
         return []
     cutoff = now - settings.BILLING_GRACE_PERIOD
     table = connection.ops.quote_name(Subscription._meta.db_table)
-    ids = [subscription.pk for subscription in batch]
+    ids = [pk for pk, _stripe_id in batch]
     sql = (
         f"UPDATE {table} SET status = %s, ended_at = %s, updated_at = %s "  # noqa: S608 - names are ours
         f"WHERE id IN ({', '.join(['%s'] * len(ids))}) "
-        f"AND status IN ({', '.join(['%s'] * len(ACCESS_STATUSES))}) AND current_period_end < %s RETURNING id"
+        f"AND status IN ({', '.join(['%s'] * len(ACCESS_STATUSES))}) AND current_period_end < %s "
+        "RETURNING id, stripe_subscription_id"
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql, [SubscriptionStatus.CANCELED, now, now, *ids, *ACCESS_STATUSES, cutoff])
-            won = {row[0] for row in cursor.fetchall()}
-        ended = [subscription for subscription in batch if subscription.pk in won]
-        for subscription in ended:
-            subscription.status, subscription.ended_at = SubscriptionStatus.CANCELED, now
+            ended = sorted((pk, stripe_id) for pk, stripe_id in cursor.fetchall())
         emails.subscriptions_ended(ended)
-        for subscription in ended:
-            logger.info(
-                "subscription_access_ended",
-                extra={
-                    "subscription": subscription.pk,
-                    "stripe_subscription": subscription.stripe_subscription_id,
-                    "reason": "expired",
-                },
-            )
+    if ended:
+        logger.info(
+            "subscriptions_access_ended",
+            extra={"count": len(ended), "first": ended[0][0], "last": ended[-1][0], "reason": "expired"},
+        )
     return ended
 
 

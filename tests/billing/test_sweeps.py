@@ -167,11 +167,11 @@ def test_10000_expired_records_end_in_batches_of_constant_queries():
     elapsed = time.monotonic() - started
     assert (report.ended, report.batches) == (10_000, 20)
     # Per batch, whatever its size:
-    #   1. SELECT the next 500 expired records with access (JOIN user, plan)
+    #   1. SELECT the next 500 expired records' (id, Stripe id) with access
     #   2. SAVEPOINT (the batch's transaction, nested in the test's)
-    #   3. UPDATE billing_subscription ... WHERE id IN (...) AND status IN (...) RETURNING id
+    #   3. UPDATE billing_subscription ... WHERE id IN (...) AND status IN (...) RETURNING id, Stripe id
     #   4. SELECT the dedupe keys already in the outbox ("ended:<id>" for the batch)
-    #   5. INSERT the batch's mails into the outbox (one statement on PostgreSQL; SQLite's
+    #   5. INSERT the batch's mails, rendered when sent, into the outbox (one statement on PostgreSQL; SQLite's
     #      999-parameter limit makes Django split it into ceil(500 / rows per statement))
     #   6. RELEASE SAVEPOINT
     # and one last SELECT that finds no more records.
@@ -229,3 +229,24 @@ def test_two_sweeps_at_once_end_each_record_once_and_mail_once(monkeypatch):
     assert set(statuses().values()) == {SubscriptionStatus.CANCELED}
     assert OutboundEmail.objects.count() == 40
     assert len(ended_mails()) == 40
+
+
+def test_the_swept_mail_is_rendered_when_sent_and_dropped_if_access_came_back(committing):
+    ended, renewed = make_subscriptions(2, period_end=timezone.now() - GRACE - timedelta(hours=1))
+    with committing():
+        sweeps.sweep_expired_subscriptions()
+    assert [m.subject for m in ended_mails()] == ["[Gatehouse] Your Pro subscription has ended"] * 2
+    assert ended_mails()[0].to == [ended.user.email]
+    assert "Its features are no longer available on your account." in ended_mails()[0].body
+
+    # A mail stored by the sweep but sent after a late renewal gave the access back is not sent.
+    Subscription.objects.filter(pk=renewed.pk).update(status=SubscriptionStatus.PAST_DUE)
+    row = OutboundEmail.objects.get(dedupe_key=f"ended:{renewed.stripe_subscription_id}")
+    OutboundEmail.objects.filter(pk=row.pk).update(sent_at=None)
+    mail.outbox.clear()
+    from accounts.tasks import send_email
+
+    send_email(row.pk)
+    row.refresh_from_db()
+    assert mail.outbox == []
+    assert (row.sent_at is not None, row.last_error) == (True, "not sent: no longer applies")
