@@ -37,6 +37,7 @@ class Loaded:
     invoices: int
     measured_user_invoices: int
     session_cookie: str
+    access_token: str
     refresh_tokens: list
 
 
@@ -57,6 +58,7 @@ def load(*, users: int = 10_000, subscriptions: int = 5_000, invoices: int = 20,
         invoices=total_invoices,
         measured_user_invoices=invoices,
         session_cookie=_session_for(people[0]),
+        access_token=tokens.start_login(people[0]).access,  # what POST /api/login returns, without the hash
         refresh_tokens=mint_refresh_tokens(people[:500], refresh_tokens),
     )
 
