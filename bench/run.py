@@ -592,10 +592,17 @@ def write_report(rows: list[Row], ctx: dict, started: float) -> bool:
         p50 = f"{r['p50_us'] / 1000:.1f}" if "p50_us" in r else "–"
         p99 = f"{r['p99_us'] / 1000:.1f}" if "p99_us" in r else "–"
         cpu = f"{r['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in r else "–"
+        texts = [text for text, _ in checks]
+        if row.group == "login":
+            physical = CORES / ctx["hash"]["cpu_s"]
+            texts.append(
+                f"(the hash's lanes run in parallel: {CORES} cores ÷ {ctx['hash']['cpu_s'] * 1000:.0f} ms of CPU per "
+                f"hash = {physical:.1f} req/s is the machine's limit; measured {r['rps'] / physical:.0%} of it)"
+            )
         lines.append(
             f"| {row.name} | {rps} | {p50} | {p99} | {r.get('errors', '–')} | {cpu} | {row.peak_rss_mb or '–'} | "
             f"{base} | {ratio} | "
-            f"{'<br>'.join(text for text, _ in checks) or row.note} | {verdict} |"
+            f"{'<br>'.join(texts) or row.note} | {verdict} |"
         )
     before = ctx.get("rss_before_login") or {}
     if before:
