@@ -17,10 +17,10 @@ def test_the_home_page_renders_the_shell_without_queries(client, django_assert_n
     assert '<footer class="site-footer">' in html
 
 
-def test_the_home_page_for_a_signed_in_user_costs_three_queries(client, user, django_assert_num_queries):
+def test_the_home_page_for_a_signed_in_user_costs_two_queries(client, user, django_assert_num_queries):
     client.force_login(user)
-    # 1. the session row, 2. the user row, 3. the subscription with access (nav).
-    with django_assert_num_queries(3):
+    # 1. the user row, 2. the subscription with access (nav); the session comes from the cache.
+    with django_assert_num_queries(2):
         response = client.get("/")
     assert "alice" in response.content.decode()
 

@@ -135,7 +135,29 @@ def test_the_first_password_hasher_is_argon2(read_settings):
     # The test settings put a fast hasher first; the real settings must not.
     for environ in ({}, production()):
         hashers = read_settings(**environ)["PASSWORD_HASHERS"]
-        assert hashers[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+        assert hashers[0] == "accounts.hashers.Argon2idHasher"
+
+
+def test_the_argon2_hasher_uses_rfc_9106_cost_in_one_lane():
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    from accounts.hashers import Argon2idHasher
+
+    assert issubclass(Argon2idHasher, Argon2PasswordHasher)
+    assert (Argon2idHasher.time_cost, Argon2idHasher.memory_cost, Argon2idHasher.parallelism) == (3, 65536, 1)
+    encoded = Argon2idHasher().encode("a-long-and-unusual-passphrase-42", Argon2idHasher().salt())
+    assert "$v=19$m=65536,t=3,p=1$" in encoded
+
+
+def test_a_hash_with_djangos_default_argon2_cost_still_verifies_and_is_upgraded(settings):
+    from django.contrib.auth.hashers import Argon2PasswordHasher, check_password
+
+    settings.PASSWORD_HASHERS = ["accounts.hashers.Argon2idHasher"]
+    old = Argon2PasswordHasher().encode("a-long-and-unusual-passphrase-42", Argon2PasswordHasher().salt())
+    upgraded = []
+
+    assert check_password("a-long-and-unusual-passphrase-42", old, setter=upgraded.append)
+    assert len(upgraded) == 1  # the setter got the plain password to re-hash with the new cost
 
 
 def test_argon2_is_installed_and_hashes():

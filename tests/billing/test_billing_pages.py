@@ -51,15 +51,15 @@ def subscribe(user, code="pro-monthly", status=SubscriptionStatus.ACTIVE, ends_i
 
 
 @pytest.mark.parametrize("plans", [3, 10])
-def test_pricing_for_a_subscriber_costs_four_queries_however_many_plans(
+def test_pricing_for_a_subscriber_costs_three_queries_however_many_plans(
     client, user, fake, plans, django_assert_num_queries
 ):
     with_plans(plans)
     subscribe(user)
     client.force_login(user)
 
-    # session, user, the subscription with access (read once: page and nav), the active plans
-    with django_assert_num_queries(4):
+    # user, the subscription with access (read once: page and nav), the active plans (session: cache)
+    with django_assert_num_queries(3):
         response = client.get("/billing/pricing/")
 
     html = response.content.decode()
@@ -80,15 +80,15 @@ def test_pricing_for_a_visitor_costs_one_query_however_many_plans(client, fake, 
 
 
 @pytest.mark.parametrize("plans", [3, 10])
-def test_the_subscription_page_costs_four_queries_however_many_plans(
+def test_the_subscription_page_costs_three_queries_however_many_plans(
     client, user, fake, plans, django_assert_num_queries
 ):
     with_plans(plans)
     subscribe(user)
     client.force_login(user)
 
-    # session, user, the subscription with access (+ plan; the page's and the nav's), active plans
-    with django_assert_num_queries(4):
+    # user, the subscription with access (+ plan; the page's and the nav's), active plans (session: Redis)
+    with django_assert_num_queries(3):
         response = client.get("/billing/subscription/")
 
     html = response.content.decode()

@@ -36,8 +36,8 @@ def test_subscribing_says_billing_is_not_configured(client, user):
 
 def test_the_subscription_page_shows_the_free_plan(client, user, django_assert_num_queries):
     client.force_login(user)
-    # session, user, subscription with access (nav), latest subscription, active plans
-    with django_assert_num_queries(5):
+    # user, subscription with access (nav), latest subscription, active plans (session: cache)
+    with django_assert_num_queries(4):
         response = client.get("/billing/subscription/")
     assert response.status_code == 200
     assert "You are on the free plan." in response.content.decode()
@@ -45,7 +45,7 @@ def test_the_subscription_page_shows_the_free_plan(client, user, django_assert_n
 
 def test_billing_history_is_empty_without_invoices(client, user, django_assert_num_queries):
     client.force_login(user)
-    with django_assert_num_queries(4):  # session, user, subscription with access (nav), invoices
+    with django_assert_num_queries(3):  # user, subscription with access (nav), invoices
         response = client.get("/billing/history/")
     assert "No invoices yet." in response.content.decode()
 

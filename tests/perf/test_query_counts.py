@@ -78,11 +78,11 @@ def api(user):
 
 
 @SIZES
-def test_pricing_costs_four_queries_however_much_data(portal, world, others, invoices, django_assert_num_queries):
+def test_pricing_costs_three_queries_however_much_data(portal, world, others, invoices, django_assert_num_queries):
     world(others=others, invoices=invoices)
 
-    # session, user, the subscription with access (+ plan; read once for page and nav), active plans
-    with django_assert_num_queries(4):
+    # user, the subscription with access (+ plan; read once for page and nav), active plans (session: cache)
+    with django_assert_num_queries(3):
         response = portal.get("/billing/pricing/")
 
     assert response.status_code == 200
@@ -90,13 +90,13 @@ def test_pricing_costs_four_queries_however_much_data(portal, world, others, inv
 
 
 @SIZES
-def test_the_subscription_page_costs_four_queries_however_much_data(
+def test_the_subscription_page_costs_three_queries_however_much_data(
     portal, world, others, invoices, django_assert_num_queries
 ):
     world(others=others, invoices=invoices)
 
-    # session, user, the subscription with access (+ plan; the page's and the nav's), active plans
-    with django_assert_num_queries(4):
+    # user, the subscription with access (+ plan; the page's and the nav's), active plans (session: cache)
+    with django_assert_num_queries(3):
         response = portal.get("/billing/subscription/")
 
     assert response.status_code == 200
@@ -104,13 +104,13 @@ def test_the_subscription_page_costs_four_queries_however_much_data(
 
 
 @SIZES
-def test_the_history_page_costs_four_queries_however_much_data(
+def test_the_history_page_costs_three_queries_however_much_data(
     portal, world, others, invoices, django_assert_num_queries
 ):
     world(others=others, invoices=invoices)
 
-    # session, user, the user's invoices, the subscription with access (nav)
-    with django_assert_num_queries(4):
+    # user, the user's invoices, the subscription with access (nav) (session: cache)
+    with django_assert_num_queries(3):
         response = portal.get("/billing/history/")
 
     assert response.status_code == 200
