@@ -598,8 +598,8 @@ def write_report(rows: list[Row], ctx: dict, started: float) -> bool:
         if row.group == "login":
             physical = CORES / ctx["hash"]["cpu_s"]
             texts.append(
-                f"(the hash's lanes run in parallel: {CORES} cores ÷ {ctx['hash']['cpu_s'] * 1000:.0f} ms of CPU per "
-                f"hash = {physical:.1f} req/s is the machine's limit; measured {r['rps'] / physical:.0%} of it)"
+                f"(the machine's limit: {CORES} cores ÷ {ctx['hash']['cpu_s'] * 1000:.0f} ms of CPU per hash = "
+                f"{physical:.1f} req/s; measured {r['rps'] / physical:.0%} of it)"
             )
         lines.append(
             f"| {row.name} | {rps} | {p50} | {p99} | {r.get('errors', '–')} | {cpu} | {row.peak_rss_mb or '–'} | "
