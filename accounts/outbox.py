@@ -7,12 +7,13 @@ The send task itself claims a row under a lock and sets sent_at, so a row dispat
 still sent once.
 """
 
+import json
 import logging
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -24,30 +25,41 @@ RESEND_BATCH_SIZE = 200
 
 
 def enqueue_deferred(mails: dict[str, tuple[str, dict]], *, to_hint: str = "") -> list[int]:
-    """Store mails rendered when sent (dedupe key -> (renderer path, its kwargs)): two queries for any number.
+    """Store mails rendered when sent (dedupe key -> (renderer path, its kwargs)) in one statement.
 
-    For sweeps that report thousands of facts at once: one SELECT drops keys already stored, one
-    INSERT stores the rest, and one task per batch sends them after commit.
+    For sweeps that report thousands of facts at once: one INSERT ... ON CONFLICT (dedupe_key) DO
+    NOTHING RETURNING id stores the ones not stored before (no model instances: at 100,000 mails
+    Django's per-object work cost more than the database), and one task per batch sends them
+    after commit. The renderer gets ``render_args`` and returns the EmailMessage, or None.
     """
     if not mails:
         return []
-    stored = set(OutboundEmail.objects.filter(dedupe_key__in=list(mails)).values_list("dedupe_key", flat=True))
-    rows = OutboundEmail.objects.bulk_create(
-        [
-            OutboundEmail(
-                to=[],
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                subject=to_hint,
-                body="",
-                render_with=render_with,
-                render_args=render_args,
-                dedupe_key=key,
-            )
-            for key, (render_with, render_args) in mails.items()
-            if key not in stored
-        ]
+    now = timezone.now()
+    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    constants = {  # every column the model requires, as the ORM would write them
+        "to": f"'[]'{json_cast}",
+        "body": "''",
+        "html": "''",
+        "attempts": "0",
+        "last_error": "''",
+    }
+    per_row = {"from_email": "%s", "subject": "%s", "created_at": "%s", "dedupe_key": "%s"}
+    per_row |= {"render_with": "%s", "render_args": f"%s{json_cast}"}
+    columns = [*constants, *per_row]
+    row_sql = "(" + ", ".join([*constants.values(), *per_row.values()]) + ")"
+    params = []
+    for key, (render_with, render_args) in mails.items():
+        params += [settings.DEFAULT_FROM_EMAIL, to_hint, now, key, render_with, json.dumps(render_args)]
+    quote = connection.ops.quote_name
+    table = quote(OutboundEmail._meta.db_table)
+    names = ", ".join(quote(OutboundEmail._meta.get_field(name).column) for name in columns)
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(mails))} "  # noqa: S608 - names are ours
+        f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}"
     )
-    ids = [row.pk for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = sorted(row[0] for row in cursor.fetchall())
     if ids:
         transaction.on_commit(partial(dispatch_batch, ids), robust=True)
     return ids
