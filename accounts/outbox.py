@@ -35,27 +35,30 @@ def enqueue_deferred(mails: dict[str, tuple[str, dict]], *, to_hint: str = "") -
     if not mails:
         return []
     now = timezone.now()
-    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    constants = {  # every column the model requires, as the ORM would write them
-        "to": f"'[]'{json_cast}",
-        "body": "''",
-        "html": "''",
-        "attempts": "0",
-        "last_error": "''",
-    }
-    per_row = {"from_email": "%s", "subject": "%s", "created_at": "%s", "dedupe_key": "%s"}
-    per_row |= {"render_with": "%s", "render_args": f"%s{json_cast}"}
-    columns = [*constants, *per_row]
-    row_sql = "(" + ", ".join([*constants.values(), *per_row.values()]) + ")"
-    params = []
-    for key, (render_with, render_args) in mails.items():
-        params += [settings.DEFAULT_FROM_EMAIL, to_hint, now, key, render_with, json.dumps(render_args)]
     quote = connection.ops.quote_name
     table = quote(OutboundEmail._meta.db_table)
+    constants = {"to": "'[]'", "body": "''", "html": "''", "attempts": "0", "last_error": "''"}
+    shared = {"from_email": "%s", "subject": "%s", "created_at": "%s"}
+    rows_in = [(key, path, json.dumps(kwargs)) for key, (path, kwargs) in mails.items()]
+    keys, renderers, args = zip(*rows_in, strict=True)
+    if connection.vendor == "postgresql":
+        # Three array parameters for any number of rows (placeholders per row cost more than the insert).
+        per_row = {"dedupe_key": "k", "render_with": "r", "render_args": "a::jsonb"}
+        source = "FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(k, r, a)"
+        params = [settings.DEFAULT_FROM_EMAIL, to_hint, now, list(keys), list(renderers), list(args)]
+        constants["to"] = "'[]'::jsonb"
+    else:
+        per_row = {"dedupe_key": "k", "render_with": "r", "render_args": "a"}
+        rows = ", ".join(["(%s, %s, %s)"] * len(mails))
+        source = f"FROM (SELECT column1 AS k, column2 AS r, column3 AS a FROM (VALUES {rows}))"  # noqa: S608
+        params = [settings.DEFAULT_FROM_EMAIL, to_hint, now]
+        params += [value for row in zip(keys, renderers, args, strict=True) for value in row]
+    columns = [*constants, *shared, *per_row]
     names = ", ".join(quote(OutboundEmail._meta.get_field(name).column) for name in columns)
+    values = ", ".join([*constants.values(), *shared.values(), *per_row.values()])
     sql = (
-        f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(mails))} "  # noqa: S608 - names are ours
-        f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}"
+        f"INSERT INTO {table} ({names}) SELECT {values} {source} "  # noqa: S608 - names are ours
+        f"WHERE true ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
