@@ -146,7 +146,7 @@ def end_expired(batch: list[tuple[int, str]], *, now) -> list[tuple[int, str]]:
     if connection.vendor == "postgresql":
         # Arrays as single parameters: psycopg would otherwise spend a third of the sweep
         # turning a thousand placeholders into SQL text (profiled in bench/notes.md).
-        where, args = "id = ANY(%s) AND status = ANY(%s)", [ids, list(ACCESS_STATUSES)]
+        where, args = "id = ANY(%s::bigint[]) AND status = ANY(%s::text[])", [ids, list(ACCESS_STATUSES)]
     else:
         where = f"id IN ({', '.join(['%s'] * len(ids))}) AND status IN ({', '.join(['%s'] * len(ACCESS_STATUSES))})"
         args = [*ids, *ACCESS_STATUSES]
