@@ -1,6 +1,5 @@
 """Where our rules meet allauth: mail goes through Celery on commit, users get a provider."""
 
-import logging
 from functools import partial
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -8,9 +7,7 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.db import IntegrityError, transaction
 
 from accounts.models import OutboundEmail, Provider
-from accounts.tasks import send_email
-
-logger = logging.getLogger("gatehouse.mail")
+from accounts.outbox import dispatch
 
 
 def enqueue_email(message, *, dedupe_key: str | None = None) -> OutboundEmail | None:
@@ -30,16 +27,9 @@ def enqueue_email(message, *, dedupe_key: str | None = None) -> OutboundEmail | 
                 outbound = OutboundEmail.objects.create(**fields)
         except IntegrityError:
             return None
-    transaction.on_commit(partial(_dispatch, outbound.pk), robust=True)
+    # A broker outage must not fail what already committed: the mail waits in the outbox.
+    transaction.on_commit(partial(dispatch, outbound.pk), robust=True)
     return outbound
-
-
-def _dispatch(outbound_email_id: int) -> None:
-    # A broker outage must not fail the request that already committed: the mail waits in the outbox.
-    try:
-        send_email.delay(outbound_email_id)
-    except Exception:
-        logger.warning("mail_dispatch_failed", extra={"outbound_email": outbound_email_id}, exc_info=True)
 
 
 class AccountAdapter(DefaultAccountAdapter):

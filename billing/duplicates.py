@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from billing import emails
 from billing import stripe_gateway as gateway
-from billing.lifecycle import apply_stripe_subscription
 from billing.models import Subscription
+from billing.services import record_stripe_answer
 
 
 def resolve(subscription_id: int) -> str:
@@ -37,7 +37,7 @@ def resolve(subscription_id: int) -> str:
         won = Subscription.objects.filter(pk=row.pk, duplicate_resolved_at__isnull=True).update(
             duplicate_resolved_at=timezone.now()
         )
-        apply_stripe_subscription(remote.to_dict() if hasattr(remote, "to_dict") else remote, seen_at=timezone.now())
+        record_stripe_answer(remote)
         if won:
             emails.duplicate_refunded(
                 row,
