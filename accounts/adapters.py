@@ -1,35 +1,10 @@
-"""Where our rules meet allauth: mail goes through Celery on commit, users get a provider."""
-
-from functools import partial
+"""Where our rules meet allauth: mail goes to the outbox (sent after commit), users get a provider."""
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from django.db import IntegrityError, transaction
 
-from accounts.models import OutboundEmail, Provider
-from accounts.outbox import dispatch
-
-
-def enqueue_email(message, *, dedupe_key: str | None = None) -> OutboundEmail | None:
-    """Store a rendered EmailMessage in the outbox; a Celery task sends it once this commits.
-
-    With a ``dedupe_key`` the mail is stored at most once for that key (a unique column, so two
-    concurrent transactions cannot both store it); a repeat returns None.
-    """
-    html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), "")
-    fields = {"to": list(message.to), "from_email": message.from_email, "subject": message.subject}
-    fields.update(body=message.body, html=html, dedupe_key=dedupe_key)
-    if dedupe_key is None:
-        outbound = OutboundEmail.objects.create(**fields)
-    else:
-        try:
-            with transaction.atomic():
-                outbound = OutboundEmail.objects.create(**fields)
-        except IntegrityError:
-            return None
-    # A broker outage must not fail what already committed: the mail waits in the outbox.
-    transaction.on_commit(partial(dispatch, outbound.pk), robust=True)
-    return outbound
+from accounts.models import Provider
+from mail import outbox
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -40,7 +15,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
         request = allauth_context.request
         ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
-        enqueue_email(self.render_mail(template_prefix, email, ctx))
+        outbox.store(self.render_mail(template_prefix, email, ctx))
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

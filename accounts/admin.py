@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db import models
 
-from accounts.models import OutboundEmail, Profile, User
+from accounts.models import Profile, User
 from accounts.services import deactivate_account
 
 
@@ -58,21 +58,3 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request, obj):
         # The profile is created with the user; an inline on the add page would make a second one.
         return self.inlines if obj is not None else []
-
-
-@admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
-    """The mail outbox, to see what waits or gave up. Bodies hold sign-in links and codes: never shown."""
-
-    list_display = ("subject", "to", "created_at", "sent_at", "attempts", "resent_at", "last_error")
-    list_filter = (("sent_at", admin.EmptyFieldListFilter),)
-    search_fields = ("subject",)
-    fields = ("to", "from_email", "subject", "created_at", "sent_at", "attempts", "resent_at", "last_error")
-    fields += ("dedupe_key",)
-    readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

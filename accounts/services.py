@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.adapters import enqueue_email
 from accounts.models import LoginCode, SocialHandoff, TokenFamily, User
+from mail import outbox
 
 
 def current_site(request=None):
@@ -50,7 +50,7 @@ def deactivate_account(*, user: User, request=None) -> None:
         if user.email:
             context = {"user": user, "current_site": current_site(request)}
             message = get_account_adapter(request).render_mail("account/email/account_deactivated", user.email, context)
-            enqueue_email(message)
+            outbox.store(message)
 
 
 # --- Flows the API drives; the portal reaches the same allauth machinery through its views. ---

@@ -6,4 +6,5 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        from billing import webhooks  # noqa: F401 - connects the dj-stripe receivers
+        # Connects the dj-stripe receivers, and registers the mail renderers queued rows name.
+        from billing import emails, webhooks  # noqa: F401

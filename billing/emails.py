@@ -1,7 +1,7 @@
 """Lifecycle mail: one function per fact, each rendered as subject, text and HTML into the outbox.
 
 Called inside the transaction that records the fact; the mail leaves after commit (see
-accounts.adapters.enqueue_email). Every mail about a Stripe fact carries a dedupe key, so the
+mail.outbox.store). Every mail about a Stripe fact carries a dedupe key, so the
 same fact reported twice (a duplicate webhook, a sweep racing a webhook) mails once.
 """
 
@@ -11,15 +11,18 @@ from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.urls import reverse
 
-from accounts.adapters import enqueue_email
-from accounts.outbox import enqueue_deferred
 from accounts.services import current_site
 from billing.templatetags.billing import cents
+from mail import outbox
+from mail.renderers import renderer
+
+# The stable name stored with each queued "ended" mail (mail.renderers): keep it when the function moves.
+ENDED_RENDERER = "billing.subscription_ended"
 
 
 def _send(name: str, subscription, *, dedupe_key: str, **facts) -> bool:
     message = _render(name, subscription, **facts)
-    return message is not None and enqueue_email(message, dedupe_key=dedupe_key) is not None
+    return message is not None and outbox.store(message, dedupe_key=dedupe_key) is not None
 
 
 def _render(name: str, subscription, **facts):
@@ -60,10 +63,11 @@ def subscription_ended(subscription) -> bool:
 
 def subscriptions_ended(ended: list[tuple[int, str]]) -> int:
     """subscription_ended for a whole sweep batch of (id, Stripe id): stored in two queries, rendered when sent."""
-    mails = {f"ended:{stripe_id}": ("billing.emails.render_ended", {"subscription_id": pk}) for pk, stripe_id in ended}
-    return len(enqueue_deferred(mails, to_hint="(subscription ended: rendered when sent)"))
+    mails = {f"ended:{stripe_id}": (ENDED_RENDERER, {"subscription_id": pk}) for pk, stripe_id in ended}
+    return len(outbox.store_deferred(mails, to_hint="(subscription ended: rendered when sent)"))
 
 
+@renderer(ENDED_RENDERER)
 def render_ended(subscription_id: int):
     """The "ended" mail as of now; None if the record has access again (a late renewal) or is gone."""
     from billing.models import Subscription

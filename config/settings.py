@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.usersessions",
     "djstripe",
+    "mail",
     "accounts",
     "billing",
 ]

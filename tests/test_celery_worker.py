@@ -12,9 +12,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts import outbox
-from accounts.models import OutboundEmail
-from accounts.tasks import resend_lost_mail
+from mail import outbox
+from mail.models import OutboundEmail
+from mail.tasks import resend_lost_mail
 from tests.celery_worker import Worker, publishing_to, require_redis_and_postgres, wait_until
 
 PASSWORD = "a-long-and-unusual-passphrase-42"
@@ -55,8 +55,8 @@ def test_a_real_worker_on_redis_sends_the_sign_up_mail(client, worker):
     assert OutboundEmail.objects.get().body == "", "the worker cleared the body it sent"
     # The worker keeps our logging (not Celery's): one JSON line for the task run, with its fields.
     lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
-    assert {"task": "accounts.send_email", "result": "sent"}.items() <= next(
-        line for line in lines if line.get("task") == "accounts.send_email"
+    assert {"task": "mail.send_email", "result": "sent"}.items() <= next(
+        line for line in lines if line.get("task") == "mail.send_email"
     ).items()
 
 

@@ -14,7 +14,7 @@ schedule_migration = import_module("billing.migrations.0005_periodic_schedule")
 
 EXPECTED = {
     "Expiry sweep": ("billing.sweep_expired_subscriptions", "every 5 minutes"),
-    "Outbox resend": ("accounts.resend_lost_mail", "every minute"),
+    "Outbox resend": ("mail.resend_lost_mail", "every minute"),
     "Duplicate refunds retry": ("billing.retry_unresolved_duplicates", "every 10 minutes"),
     "Stripe reconciliation": ("billing.reconcile_subscriptions", "30 3 * * * (m/h/dM/MY/d) UTC"),
     "Expired credentials cleanup": ("accounts.delete_expired_credentials", "0 4 * * * (m/h/dM/MY/d) UTC"),

@@ -12,9 +12,9 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
-from accounts import outbox
-from accounts.models import OutboundEmail
 from config import cache as degrading
+from mail import outbox
+from mail.models import OutboundEmail
 from tests.celery_worker import publishing_to
 from tests.test_celery_worker import closed_port_url, sign_up
 

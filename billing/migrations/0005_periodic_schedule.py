@@ -23,7 +23,7 @@ SCHEDULE = {
         "Ends access past current_period_end + BILLING_GRACE_HOURS when no webhook did; re-syncs from Stripe first.",
     ),
     "Outbox resend": (
-        "accounts.resend_lost_mail",
+        "mail.resend_lost_mail",
         {"interval": EVERY_MINUTE},
         50,
         "Dispatches again mail whose send task was lost while the broker was down.",

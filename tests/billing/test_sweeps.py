@@ -11,9 +11,10 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import OutboundEmail, Profile, User
+from accounts.models import Profile, User
 from billing import sweeps
 from billing.models import Plan, Subscription, SubscriptionStatus
+from mail.models import OutboundEmail
 from tests.billing.fake_billing import deliver, ensure_demo_plans, start_checkout
 from tests.celery_worker import publishing_to
 from tests.test_celery_worker import closed_port_url
@@ -239,7 +240,7 @@ def test_the_swept_mail_is_rendered_when_sent_and_dropped_if_access_came_back(co
     row = OutboundEmail.objects.get(dedupe_key=f"ended:{renewed.stripe_subscription_id}")
     OutboundEmail.objects.filter(pk=row.pk).update(sent_at=None)
     mail.outbox.clear()
-    from accounts.tasks import send_email
+    from mail.tasks import send_email
 
     send_email(row.pk)
     row.refresh_from_db()

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test import Client
 from djstripe.models import Event
 
-from accounts.models import OutboundEmail
 from billing.models import Subscription
+from mail.models import OutboundEmail
 from tests.billing.fake_billing import deliver, start_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)

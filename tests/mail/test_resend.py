@@ -7,9 +7,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts import outbox
-from accounts.models import OutboundEmail
-from accounts.tasks import resend_lost_mail as resend_task
+from mail import delivery, outbox
+from mail.models import OutboundEmail
+from mail.tasks import resend_lost_mail as resend_task
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def dispatched(monkeypatch):
     """The ids the sweep publishes (the broker is not the subject here)."""
     published = []
-    monkeypatch.setattr("accounts.tasks.send_email.delay", published.append)
+    monkeypatch.setattr("mail.tasks.send_email.delay", published.append)
     return published
 
 
@@ -71,14 +71,14 @@ def test_two_sweeps_at_the_same_moment_dispatch_a_mail_once(dispatched):
 def test_a_sweep_that_read_a_row_another_sweep_claimed_first_leaves_it():
     row = waiting_mail(age=timedelta(minutes=5))
     now = timezone.now()
-    assert outbox.claim(row.pk, attempts=0, now=now) is True
-    assert outbox.claim(row.pk, attempts=0, now=now) is False, "0 rows: the other sweep got there first"
+    assert delivery.claim(row.pk, attempts=0, now=now) is True
+    assert delivery.claim(row.pk, attempts=0, now=now) is False, "0 rows: the other sweep got there first"
 
 
 def test_a_resent_mail_is_sent_once_even_when_its_first_task_turns_up_too(committing):
     row = waiting_mail(age=timedelta(minutes=5))
     outbox.resend_lost_mail()  # eager in tests: the task runs and sends now
-    from accounts.tasks import send_email
+    from mail.tasks import send_email
 
     send_email.apply(args=[row.pk])  # the lost task was only late
     assert len(mail.outbox) == 1
@@ -88,17 +88,17 @@ def test_with_the_broker_still_down_the_mail_keeps_waiting(monkeypatch, caplog):
     def broker_down(*args):
         raise ConnectionRefusedError("redis down")
 
-    monkeypatch.setattr("accounts.tasks.send_email.delay", broker_down)
+    monkeypatch.setattr("mail.tasks.send_email.delay", broker_down)
     row = waiting_mail(age=timedelta(minutes=5))
     assert outbox.resend_lost_mail() == {"due": 1, "dispatched": 0}
     row.refresh_from_db()
     assert row.sent_at is None
-    assert "mail_dispatch_failed" in caplog.text
+    assert "task_enqueue_failed" in caplog.text  # one event for every publish the broker refused
 
 
 def test_the_task_logs_one_line_with_the_counts(dispatched, caplog):
     caplog.set_level(logging.INFO, logger="gatehouse.tasks")
     waiting_mail(age=timedelta(minutes=5))
     resend_task.apply()
-    (record,) = [r for r in caplog.records if getattr(r, "task", None) == "accounts.resend_lost_mail"]
+    (record,) = [r for r in caplog.records if getattr(r, "task", None) == "mail.resend_lost_mail"]
     assert (record.due, record.dispatched) == (1, 1)

@@ -3,8 +3,8 @@ import logging
 import pytest
 from django.core import mail
 
-from accounts.models import OutboundEmail
-from accounts.tasks import send_email
+from mail.models import OutboundEmail
+from mail.tasks import send_email
 from tests.accounts.mail import code_in, html_body, last_mail_to
 
 pytestmark = pytest.mark.django_db
