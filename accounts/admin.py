@@ -55,6 +55,11 @@ class UserAdmin(DjangoUserAdmin):
             deactivate_account(user=user, request=request)
         self.message_user(request, f"Deactivated {len(users)} user(s).")
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)  # inside the admin's transaction
+        if not change:
+            Profile.objects.for_user(obj)
+
     def get_inlines(self, request, obj):
         # The profile is created with the user; an inline on the add page would make a second one.
         return self.inlines if obj is not None else []

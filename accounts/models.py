@@ -13,9 +13,24 @@ class Provider(models.TextChoices):
 
 
 class UserManager(DjangoUserManager):
+    """Every user has exactly one profile: each path that creates users makes it in the same transaction
+    (these two, createsuperuser through them, allauth's adapters for sign-up and social, the admin)."""
+
     def get_by_natural_key(self, username):
         # Usernames are unique case-insensitively, so "Alice" signs in as "alice".
         return self.get(username__iexact=username)
+
+    def create_user(self, username, email=None, password=None, **extra_fields):
+        with transaction.atomic(using=self.db):
+            user = super().create_user(username, email, password, **extra_fields)
+            Profile.objects.db_manager(self.db).for_user(user)
+        return user
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        with transaction.atomic(using=self.db):
+            user = super().create_superuser(username, email, password, **extra_fields)
+            Profile.objects.db_manager(self.db).for_user(user)
+        return user
 
 
 class User(AbstractUser):
@@ -59,19 +74,21 @@ class User(AbstractUser):
         # Stored lowercased: allauth looks addresses up in lowercase, and one spelling per
         # address keeps the case-insensitive unique constraint and every lookup in agreement.
         self.email = (self.email or "").strip().lower()
-        # Every user has exactly one profile, whichever path created the user (manager,
-        # admin form, allauth, API): creating both here, atomically, is the one place all share.
-        creating = self._state.adding
-        with transaction.atomic(using=kwargs.get("using") or self._state.db):
-            super().save(*args, **kwargs)
-            if creating:
-                Profile.objects.using(self._state.db).create(user=self)
+        super().save(*args, **kwargs)
 
     def get_full_name(self):
         return self.profile.full_name or self.username
 
     def get_short_name(self):
         return self.profile.first_name or self.username
+
+
+class ProfileManager(models.Manager):
+    def for_user(self, user: User) -> "Profile":
+        """The user's profile, made now if the user has none yet (idempotent)."""
+        profile, _ = self.get_or_create(user=user)
+        user.profile = profile
+        return profile
 
 
 class Profile(models.Model):
@@ -81,6 +98,8 @@ class Profile(models.Model):
     image_url = models.URLField("image URL", max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProfileManager()
 
     def __str__(self):
         return f"Profile of {self.user}"

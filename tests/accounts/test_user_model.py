@@ -53,12 +53,17 @@ def test_create_superuser_makes_exactly_one_profile():
     assert Profile.objects.filter(user=user).count() == 1
 
 
-def test_plain_save_makes_exactly_one_profile_and_saving_again_adds_none():
-    user = User(username="ada", email="ada@example.com")
-    user.save()
+def test_saving_a_user_again_adds_no_profile():
+    user = User.objects.create_user(username="ada", email="ada@example.com", password=DEFAULT_PASSWORD)
     user.email = "ada@example.org"
     user.save()
     assert Profile.objects.filter(user=user).count() == 1
+
+
+def test_a_plain_save_is_only_a_save():
+    # Profiles are made by the paths that create users (manager, allauth's adapters, the admin), not by save().
+    User(username="ada", email="ada@example.com").save()
+    assert not Profile.objects.filter(user__username="ada").exists()
 
 
 def test_the_createsuperuser_command_makes_exactly_one_profile(monkeypatch):

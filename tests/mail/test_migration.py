@@ -62,4 +62,3 @@ def test_mail_queued_before_the_move_is_sent_after_it():
         (["ended@example.com"], "[Gatehouse] Your Pro subscription has ended"),
     ]
     assert not OutboundEmail.objects.filter(sent_at__isnull=True).exists()
-
