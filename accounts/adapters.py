@@ -2,8 +2,10 @@
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.contrib.sites.shortcuts import get_current_site
 from django.db import transaction
 
+from accounts import allauth_internals
 from accounts.models import Profile, Provider
 from mail import outbox
 
@@ -11,10 +13,7 @@ from mail import outbox
 class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix, email, context):
         # Same context allauth builds; only the sending moves to a task.
-        from allauth.account.adapter import context as allauth_context
-        from django.contrib.sites.shortcuts import get_current_site
-
-        request = allauth_context.request
+        request = allauth_internals.current_request()
         ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
         outbox.store(self.render_mail(template_prefix, email, ctx))
 

@@ -8,15 +8,23 @@ from types import SimpleNamespace
 
 import jwt
 from allauth.account import app_settings as allauth_settings
+from allauth.account import signals
 from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.account.forms import ResetPasswordForm, SignupForm, default_token_generator
+from allauth.account.models import EmailAddress, get_emailconfirmation_model
+from allauth.account.utils import url_str_to_user_pk
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.usersessions.adapter import get_adapter as get_sessions_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.sites.requests import RequestSite
+from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import allauth_internals, tokens
 from accounts.models import LoginCode, SocialHandoff, TokenFamily, User
 from mail import outbox
 
@@ -78,10 +86,6 @@ class CodeExpired(AccountError):
 
 def register(*, request, email: str, username: str, password: str) -> User:
     """Sign up exactly as the portal does (allauth's form, adapter and verification mail)."""
-    from allauth.account.forms import SignupForm
-    from allauth.account.internal.flows.email_verification import send_verification_email_to_address
-    from allauth.account.models import EmailAddress
-    from django.core.exceptions import ValidationError
 
     errors = {}
     if User.objects.filter(email__iexact=email).exists():
@@ -98,29 +102,25 @@ def register(*, request, email: str, username: str, password: str) -> User:
     with transaction.atomic():
         user = form.save(request)
         address = EmailAddress.objects.get_for_user(user, user.email)
-        send_verification_email_to_address(request, address, signup=True)
+        allauth_internals.send_verification_to_address(request, address, signup=True)
     return user
 
 
 def confirm_email(*, request, key: str) -> bool:
     """Verify the address behind an emailed key. True if it was verified now, False if already."""
-    from allauth.account.internal.flows.email_verification import verify_email
-    from allauth.account.models import get_emailconfirmation_model
 
     confirmation = get_emailconfirmation_model().from_key(key)
     if confirmation is None:
         if _address_behind_key(key, verified=True):
             return False
         raise InvalidKey("The verification link is invalid or has expired.")
-    if not verify_email(request, confirmation.email_address):
+    if not allauth_internals.verify_address(request, confirmation.email_address):
         raise InvalidKey("This email address can no longer be verified for this account.")
     return True
 
 
 def _address_behind_key(key: str, *, verified: bool) -> bool:
     """allauth's HMAC keys only resolve to unverified addresses; this tells "already verified"."""
-    from allauth.account.models import EmailAddress
-    from django.core import signing
 
     max_age = 60 * 60 * 24 * allauth_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS
     try:
@@ -134,21 +134,18 @@ def is_verified(user: User) -> bool:
     known = getattr(user, tokens.VERIFIED_ATTR, None)  # read with the API caller's token family
     if known is not None:
         return known
-    from allauth.account.models import EmailAddress
 
     return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
 
 
 def resend_verification(*, request, user: User) -> bool:
     """False when allauth's rate limit says the last mail was too recent."""
-    from allauth.account.internal.flows.email_verification import send_verification_email_for_user
 
-    return send_verification_email_for_user(request, user)
+    return allauth_internals.send_verification_to_user(request, user)
 
 
 def request_password_reset(*, request, email: str) -> None:
     """The portal's reset: a link to a known address, a neutral mail to an unknown one."""
-    from allauth.account.forms import ResetPasswordForm
 
     form = ResetPasswordForm(data={"email": email})
     if form.is_valid():
@@ -156,9 +153,6 @@ def request_password_reset(*, request, email: str) -> None:
 
 
 def _user_for_reset_token(token: str) -> User:
-    from allauth.account.forms import default_token_generator
-    from allauth.account.utils import url_str_to_user_pk
-
     uidb36, _, key = token.partition("-")
     try:
         user = User.objects.get(pk=url_str_to_user_pk(uidb36), is_active=True)
@@ -170,33 +164,23 @@ def _user_for_reset_token(token: str) -> User:
 
 
 def reset_password(*, request, token: str, password: str) -> User:
-    from allauth.account import signals
-    from allauth.account.adapter import get_adapter
-    from allauth.account.internal.flows.password_reset import reset_password as set_password
-    from django.contrib.auth.password_validation import validate_password
-
     user = _user_for_reset_token(token)
     validate_password(password, user)
     with transaction.atomic():
-        set_password(user, password)
+        allauth_internals.set_reset_password(user, password)
         signals.password_reset.send(sender=User, request=request, user=user)
-        get_adapter(request).send_notification_mail("account/email/password_reset", user)
+        get_account_adapter(request).send_notification_mail("account/email/password_reset", user)
     return user
 
 
 def change_password(*, request, user: User, old_password: str, new_password: str) -> None:
-    from allauth.account import signals
-    from allauth.account.adapter import get_adapter
-    from allauth.account.internal.flows.password_change import change_password as set_password
-    from django.contrib.auth.password_validation import validate_password
-
     if not user.check_password(old_password):
         raise WrongPassword("Old password isn't correct.")
     validate_password(new_password, user)
     with transaction.atomic():
-        set_password(user, new_password)
+        allauth_internals.set_changed_password(user, new_password)
         signals.password_changed.send(sender=User, request=request, user=user)
-        get_adapter(request).send_notification_mail("account/email/password_changed", user)
+        get_account_adapter(request).send_notification_mail("account/email/password_changed", user)
 
 
 class InvalidCode(AccountError):
@@ -212,17 +196,14 @@ def request_login_code(*, request, email: str) -> bool:
 
     Returns False when allauth's per-address limit for code requests is used up.
     """
-    from allauth.account.adapter import get_adapter
-    from allauth.account.internal.flows.signup import send_unknown_account_mail
-    from allauth.core import ratelimit
 
-    if not ratelimit.consume(request, action="request_login_code", key=email.lower()):
+    if not allauth_internals.consume_rate_limit(request, action="request_login_code", key=email.lower()):
         return False
     user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
-        send_unknown_account_mail(request, email)
+        allauth_internals.send_unknown_account_mail(request, email)
         return True
-    adapter = get_adapter(request)
+    adapter = get_account_adapter(request)
     code = adapter.generate_login_code()
     with transaction.atomic():
         LoginCode.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
@@ -304,7 +285,6 @@ class EmailBelongsToAnotherAccount(AccountError):
 
 def login_with_google_id_token(*, request, id_token: str) -> User:
     """Verify a Google ID token (Google's keys, our client id) and find or provision its user."""
-    from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 
     adapter = get_social_adapter(request)
     # allauth trusts the token's own header for kid and alg: a missing kid or another algorithm

@@ -1,0 +1,46 @@
+"""The parts of allauth this project uses that allauth does not promise to keep.
+
+allauth's ``internal`` package, its rate-limit core and its request context carry no stability
+promise between releases. Everything of theirs we call goes through this module, so an upgrade
+touches one file, and tests/accounts/test_allauth_internals.py fails loudly, naming the function,
+when the pinned allauth moves or reshapes one of them.
+"""
+
+from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
+from allauth.core import context, ratelimit
+from django.http import HttpRequest
+
+
+def send_verification_to_address(request: HttpRequest, address, *, signup: bool = False) -> bool:
+    return email_verification.send_verification_email_to_address(request, address, signup=signup)
+
+
+def send_verification_to_user(request: HttpRequest, user) -> bool:
+    """False when allauth's rate limit says the last mail was too recent."""
+    return email_verification.send_verification_email_for_user(request, user)
+
+
+def verify_address(request: HttpRequest, address) -> bool:
+    return email_verification.verify_email(request, address)
+
+
+def set_changed_password(user, password: str) -> None:
+    password_change.change_password(user, password)
+
+
+def set_reset_password(user, password: str) -> None:
+    password_reset.reset_password(user, password)
+
+
+def send_unknown_account_mail(request: HttpRequest, email: str) -> None:
+    signup.send_unknown_account_mail(request, email)
+
+
+def consume_rate_limit(request: HttpRequest, *, action: str, key: str) -> bool:
+    """One hit on allauth's limit for ``action`` (its ACCOUNT_RATE_LIMITS); False when used up."""
+    return ratelimit.consume(request, action=action, key=key)
+
+
+def current_request() -> HttpRequest | None:
+    """The request allauth is handling (it sets it for the length of its views and flows)."""
+    return context.request
