@@ -19,14 +19,11 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.exceptions import InvalidRefreshToken
 from accounts.models import TokenFamily, User
 
 FAMILY_CLAIM = "fam"
 security_log = logging.getLogger("gatehouse.security")
-
-
-class InvalidRefreshToken(Exception):
-    """Expired, forged, revoked or replayed: the client must sign in again."""
 
 
 @dataclass(frozen=True)
