@@ -3,18 +3,21 @@ from django.dispatch import receiver
 
 from accounts import tokens
 from accounts.models import TokenFamily
-from accounts.services import end_sessions
+from accounts.services import end_other_logins, end_sessions
 
 
 @receiver([password_changed, password_set])
-def end_other_sessions_on_password_change(sender, request, user, **kwargs):
+def end_other_sessions_on_password_change(sender, request, user, keep_token_family=None, **kwargs):
     # Django would refuse the other sessions on their next request (the password hash changed);
-    # ending them now also clears them from the user's session list. API logins end too, except
-    # the one that made the change (when it came through the API).
+    # ending them now also clears them from the user's session list. allauth's portal views send
+    # no `keep_token_family`, so every API login ends; services.change_password sends the API
+    # login that made the change.
     session = getattr(request, "session", None)
-    end_sessions(user=user, keep_session_key=session.session_key if session is not None else None)
-    keep = getattr(request, "token_family_id", None)
-    tokens.revoke_all(user, reason=TokenFamily.RevokedReason.PASSWORD, keep_family=keep)
+    end_other_logins(
+        user=user,
+        keep_session_key=session.session_key if session is not None else None,
+        keep_token_family=keep_token_family,
+    )
 
 
 @receiver(password_reset)

@@ -17,14 +17,27 @@ from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.usersessions.adapter import get_adapter as get_sessions_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sites.requests import RequestSite
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import allauth_internals, tokens
+from accounts.exceptions import (
+    AccountDisabled,
+    CodeExpired,
+    EmailBelongsToAnotherAccount,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidIdToken,
+    InvalidKey,
+    ProviderNotConfigured,
+    WrongPassword,
+)
 from accounts.models import LoginCode, SocialHandoff, TokenFamily, User
 from mail import outbox
 
@@ -62,26 +75,6 @@ def deactivate_account(*, user: User, request=None) -> None:
 
 
 # --- Flows the API drives; the portal reaches the same allauth machinery through its views. ---
-
-
-class AccountError(Exception):
-    """A business-rule refusal with a message a person can act on."""
-
-
-class InvalidKey(AccountError):
-    pass
-
-
-class WrongPassword(AccountError):
-    pass
-
-
-class AccountDisabled(AccountError):
-    pass
-
-
-class CodeExpired(AccountError):
-    pass
 
 
 def register(*, request, email: str, username: str, password: str) -> User:
@@ -173,18 +166,16 @@ def reset_password(*, request, token: str, password: str) -> User:
     return user
 
 
-def change_password(*, request, user: User, old_password: str, new_password: str) -> None:
+def change_password(*, request, user: User, old_password: str, new_password: str, keep_token_family=None) -> None:
+    """Every other browser session and API login ends (accounts.receivers); `keep_token_family` is the
+    API login that made the change, which stays signed in."""
     if not user.check_password(old_password):
         raise WrongPassword("Old password isn't correct.")
     validate_password(new_password, user)
     with transaction.atomic():
         allauth_internals.set_changed_password(user, new_password)
-        signals.password_changed.send(sender=User, request=request, user=user)
+        signals.password_changed.send(sender=User, request=request, user=user, keep_token_family=keep_token_family)
         get_account_adapter(request).send_notification_mail("account/email/password_changed", user)
-
-
-class InvalidCode(AccountError):
-    pass
 
 
 def _code_hash(purpose: str, value: str) -> str:
@@ -279,13 +270,8 @@ def exchange_social_handoff(*, code: str) -> User:
     return handoff.user
 
 
-class EmailBelongsToAnotherAccount(AccountError):
-    pass
-
-
 def login_with_google_id_token(*, request, id_token: str) -> User:
     """Verify a Google ID token (Google's keys, our client id) and find or provision its user."""
-
     adapter = get_social_adapter(request)
     # allauth trusts the token's own header for kid and alg: a missing kid or another algorithm
     # would crash inside PyJWT. Google signs with RS256 and always names the key.
@@ -294,9 +280,12 @@ def login_with_google_id_token(*, request, id_token: str) -> User:
     except jwt.PyJWTError:
         header = {}
     if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
-        raise adapter.validation_error("invalid_token")
+        raise InvalidIdToken()
     provider = adapter.get_provider(request, "google")
-    sociallogin = provider.verify_token(request, {"id_token": id_token})  # ValidationError if bad
+    try:
+        sociallogin = provider.verify_token(request, {"id_token": id_token})
+    except ValidationError:
+        raise InvalidIdToken() from None
     sociallogin.lookup()
     if sociallogin.is_existing:
         user = sociallogin.user
@@ -314,3 +303,41 @@ def login_with_google_id_token(*, request, id_token: str) -> User:
     if not user.is_active:
         raise AccountDisabled("User is disabled")
     return user
+
+
+def end_other_logins(*, user: User, keep_session_key: str | None = None, keep_token_family=None) -> None:
+    """After a password change: every browser session and API login ends but the one that made it."""
+    end_sessions(user=user, keep_session_key=keep_session_key)
+    tokens.revoke_all(user, reason=TokenFamily.RevokedReason.PASSWORD, keep_family=keep_token_family)
+
+
+def authenticate_with_password(*, request, login: str, password: str) -> User:
+    """The API's password sign-in, by email address or username.
+
+    Django's backend refuses an inactive user without saying why: "disabled" is told only to
+    someone who knows the password; everyone else hears "invalid".
+    """
+    login = login.strip()
+    credentials = {"email": login} if "@" in login else {"username": login}
+    user = authenticate(request, password=password, **credentials)
+    if user is not None:
+        return user
+    candidate = User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first()
+    if candidate is not None and not candidate.is_active and candidate.check_password(password):
+        raise AccountDisabled()
+    raise InvalidCredentials()
+
+
+def deactivate_with_password(*, request, user: User, password: str | None) -> None:
+    """Deactivation confirmed with the account's password (a social-only account has none to give)."""
+    if user.has_usable_password() and not user.check_password(password or ""):
+        raise WrongPassword("Password isn't correct.")
+    deactivate_account(user=user, request=request)
+
+
+def social_provider(*, request, provider_id: str):
+    """allauth's provider for a social sign-in, or ProviderNotConfigured when this server has no app for it."""
+    try:
+        return get_social_adapter(request).get_provider(request, provider_id)
+    except Exception:  # no SocialApp, several, or a broken one: all mean "not set up here"
+        raise ProviderNotConfigured(f"{provider_id.title()} sign-in is not configured.") from None

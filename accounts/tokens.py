@@ -9,24 +9,23 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.exceptions import InvalidRefreshToken
 from accounts.models import TokenFamily, User
 
 FAMILY_CLAIM = "fam"
 security_log = logging.getLogger("gatehouse.security")
-
-
-class InvalidRefreshToken(Exception):
-    """Expired, forged, revoked or replayed: the client must sign in again."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,6 @@ def active_family(family_id) -> TokenFamily | None:
     One query: the family, its user, the user's profile (the user response) and `user_verified`
     (the "A" routes' check), instead of one query for each.
     """
-    from allauth.account.models import EmailAddress
-
     verified = EmailAddress.objects.filter(
         user=OuterRef("user_id"), email__iexact=OuterRef("user__email"), verified=True
     )
@@ -95,8 +92,6 @@ def _issue(family: TokenFamily) -> TokenPair:
 
 
 def _decode_refresh(raw: str) -> dict:
-    from rest_framework_simplejwt.state import token_backend
-
     try:
         payload = token_backend.decode(raw, verify=True)
     except (TokenError, TokenBackendError) as exc:

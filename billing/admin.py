@@ -5,6 +5,7 @@ from djstripe.models import WebhookEventTrigger
 
 from billing import services
 from billing import stripe_gateway as gateway
+from billing.exceptions import BillingError
 from billing.models import Plan, ReconciliationRun, Subscription
 from billing.webhook_views import reprocess
 
@@ -32,7 +33,7 @@ class PlanAdminForm(forms.ModelForm):
         previous = Plan.objects.get(pk=self.instance.pk) if self.instance.pk else None
         try:
             self.old_price_id = services.push_plan_to_stripe(plan=self.instance, previous=previous)
-        except gateway.BillingError as error:
+        except BillingError as error:
             self.add_error(None, f"Stripe: {error} The plan was not saved.")
 
 
@@ -67,7 +68,7 @@ class PlanAdmin(admin.ModelAdmin):
         for plan in queryset.filter(is_active=True):
             try:
                 services.archive_plan(plan=plan)
-            except gateway.BillingError as error:
+            except BillingError as error:
                 self.message_user(request, f"{plan}: {error} It was not archived.", messages.ERROR)
             else:
                 archived += 1

@@ -1,22 +1,27 @@
 """The contract's Billing endpoints (api-contract.md): thin DRF views over billing.services."""
 
-from django.conf import settings
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.permissions import IsVerified
-from accounts.api.serializers import DetailSerializer, ErrorsSerializer
+from accounts.api.schema import raises
 from billing import selectors, services
-from billing import stripe_gateway as gateway
 from billing.access import HasTier, access_subscription
+from billing.exceptions import (
+    AlreadySubscribed,
+    BillingError,
+    BillingRuleError,
+    NotFound,
+    PaymentDeclined,
+    PlanCodeTaken,
+)
 from billing.models import Interval, Plan, Tier
-
-ERRORS_422 = OpenApiResponse(ErrorsSerializer, description="Invalid input, one message per field.")
+from config.links import absolute_reverse, absolute_url
 
 
 class IsStaff(BasePermission):
@@ -95,24 +100,6 @@ class PaymentSerializer(serializers.Serializer):
         return int(invoice["amount_due"] or 0)  # Stripe's integer minor units (a row of selectors.invoices_for)
 
 
-def _error(error: gateway.BillingError) -> Response:
-    if isinstance(error, services.NotFound):
-        code = status.HTTP_404_NOT_FOUND
-    elif isinstance(error, services.AlreadySubscribed):
-        code = status.HTTP_409_CONFLICT
-    elif isinstance(error, services.BillingRuleError):
-        code = status.HTTP_400_BAD_REQUEST
-    elif isinstance(error, gateway.PaymentDeclined):
-        code = status.HTTP_402_PAYMENT_REQUIRED
-    else:  # not configured, unreachable, refused by Stripe
-        code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Response({"detail": str(error)}, status=code)
-
-
-def _base_url(request) -> str:
-    return f"{request.scheme}://{request.get_host()}"
-
-
 class _PublicReads:
     """GET is public ("P"): a stale bearer is ignored there; writes are staff-only."""
 
@@ -133,28 +120,15 @@ class PlansView(_PublicReads, APIView):
     def get(self, request):
         return Response(PlanSerializer(Plan.objects.active(), many=True).data)
 
-    @extend_schema(
-        request=PlanSerializer,
-        responses={
-            201: PlanSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            409: DetailSerializer,
-            422: ERRORS_422,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(request=PlanSerializer, responses={201: PlanSerializer}, tags=["billing"])
+    @raises(PlanCodeTaken, BillingError)
     def post(self, request):
         serializer = PlanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if Plan.objects.filter(code=serializer.validated_data["code"]).exists():
-            return Response({"detail": "A plan with this code already exists."}, status=status.HTTP_409_CONFLICT)
+            raise PlanCodeTaken()
         plan = Plan(**serializer.validated_data)
-        try:
-            services.save_plan(plan=plan)
-        except gateway.BillingError as error:
-            return _error(error)
+        services.save_plan(plan=plan)
         return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -164,22 +138,12 @@ class PlanDetailView(_PublicReads, APIView):
             return []
         return [IsAuthenticated(), IsVerified(), IsStaff()]
 
-    @extend_schema(responses={200: PlanSerializer, 404: DetailSerializer}, tags=["billing"])
+    @extend_schema(responses={200: PlanSerializer}, tags=["billing"])
     def get(self, request, plan_id):
         return Response(PlanSerializer(get_object_or_404(Plan, pk=plan_id)).data)
 
-    @extend_schema(
-        request=PlanUpdateSerializer,
-        responses={
-            200: PlanSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            422: ERRORS_422,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(request=PlanUpdateSerializer, responses={200: PlanSerializer}, tags=["billing"])
+    @raises(BillingError)
     def patch(self, request, plan_id):
         plan = get_object_or_404(Plan, pk=plan_id)
         previous = Plan.objects.get(pk=plan.pk)
@@ -187,99 +151,56 @@ class PlanDetailView(_PublicReads, APIView):
         serializer.is_valid(raise_exception=True)
         for field, value in serializer.validated_data.items():
             setattr(plan, field, value)
-        try:
-            services.save_plan(plan=plan, previous=previous)
-        except gateway.BillingError as error:
-            return _error(error)
+        services.save_plan(plan=plan, previous=previous)
         return Response(PlanSerializer(plan).data)
 
-    @extend_schema(
-        responses={
-            204: None,
-            400: DetailSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(responses={204: None}, tags=["billing"])
+    @raises(BillingRuleError, BillingError)
     def delete(self, request, plan_id):
         plan = get_object_or_404(Plan, pk=plan_id)
         if not plan.is_active:
-            return Response({"detail": "This plan is already deleted."}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            services.archive_plan(plan=plan)
-        except gateway.BillingError as error:
-            return _error(error)
+            raise BillingRuleError("This plan is already deleted.")
+        services.archive_plan(plan=plan)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MySubscriptionView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        responses={200: SubscriptionSerializer, 401: DetailSerializer, 403: DetailSerializer, 404: DetailSerializer},
-        tags=["billing"],
-    )
+    @extend_schema(responses={200: SubscriptionSerializer}, tags=["billing"])
+    @raises(NotFound)
     def get(self, request):
         subscription = access_subscription(request.user)
         if subscription is None:
-            return Response({"detail": "No active subscription found for this user."}, status=404)
+            raise NotFound("No active subscription found for this user.")
         return Response(SubscriptionSerializer(subscription).data)
 
 
 class SubscribeView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        request=PlanCodeInput,
-        responses={
-            201: CheckoutSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            409: DetailSerializer,
-            422: ERRORS_422,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(request=PlanCodeInput, responses={201: CheckoutSerializer}, tags=["billing"])
+    @raises(NotFound, AlreadySubscribed, BillingError)
     def post(self, request):
         data = PlanCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            url = services.start_checkout(
-                user=request.user, plan_code=data.validated_data["plan_code"], base_url=_base_url(request)
-            )
-        except gateway.BillingError as error:
-            return _error(error)
+        url = services.start_checkout(
+            user=request.user,
+            plan_code=data.validated_data["plan_code"],
+            base_url=absolute_url(""),  # Stripe's return links: the site's, not the Host header's
+        )
         return Response({"checkout_url": url}, status=status.HTTP_201_CREATED)
 
 
 class PreviewView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("plan_code", str, required=True)],
-        responses={
-            200: PreviewSerializer,
-            400: DetailSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            422: ERRORS_422,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(parameters=[PlanCodeInput], responses={200: PreviewSerializer}, tags=["billing"])
+    @raises(NotFound, BillingRuleError, BillingError)
     def get(self, request):
         data = PlanCodeInput(data=request.query_params)
         data.is_valid(raise_exception=True)
-        try:
-            preview = services.preview_change(user=request.user, plan_code=data.validated_data["plan_code"])
-        except gateway.BillingError as error:
-            return _error(error)
+        preview = services.preview_change(user=request.user, plan_code=data.validated_data["plan_code"])
         preview.pop("plan")
         return Response(preview)
 
@@ -287,30 +208,15 @@ class PreviewView(APIView):
 class UpgradeView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        request=PlanCodeInput,
-        responses={
-            200: SubscriptionSerializer,
-            400: DetailSerializer,
-            401: DetailSerializer,
-            402: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            422: ERRORS_422,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(request=PlanCodeInput, responses={200: SubscriptionSerializer}, tags=["billing"])
+    @raises(NotFound, BillingRuleError, PaymentDeclined, BillingError)
     def post(self, request):
         data = PlanCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            remote = services.change_plan(user=request.user, plan_code=data.validated_data["plan_code"])
-        except gateway.BillingError as error:
-            return _error(error)
+        remote = services.change_plan(user=request.user, plan_code=data.validated_data["plan_code"])
         pay_at = services.payment_link_for_pending_change(remote)
         if pay_at is not None:
-            return Response({"action_url": pay_at or _base_url(request) + "/billing/subscription/"})
+            return Response({"action_url": pay_at or absolute_reverse("billing_subscription")})
         return Response(SubscriptionSerializer(access_subscription(request.user)).data)
 
 
@@ -318,24 +224,11 @@ class CancelView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
     service = staticmethod(services.cancel_at_period_end)
 
-    @extend_schema(
-        request=None,
-        responses={
-            200: SubscriptionSerializer,
-            400: DetailSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(request=None, responses={200: SubscriptionSerializer}, tags=["billing"])
+    @raises(NotFound, BillingRuleError, BillingError)
     def post(self, request):
-        try:
-            with transaction.atomic():
-                subscription = self.service(user=request.user)
-        except gateway.BillingError as error:
-            return _error(error)
+        with transaction.atomic():
+            subscription = self.service(user=request.user)
         return Response(SubscriptionSerializer(subscription).data)
 
 
@@ -346,33 +239,17 @@ class ResumeView(CancelView):
 class PortalView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        request=None,
-        responses={
-            200: UrlSerializer,
-            401: DetailSerializer,
-            403: DetailSerializer,
-            404: DetailSerializer,
-            503: DetailSerializer,
-        },
-        tags=["billing"],
-    )
+    @extend_schema(request=None, responses={200: UrlSerializer}, tags=["billing"])
+    @raises(NotFound, BillingError)
     def post(self, request):
-        try:
-            url = services.billing_portal_url(
-                user=request.user, return_url=settings.SITE_URL + "/billing/subscription/"
-            )
-        except gateway.BillingError as error:
-            return _error(error)
+        url = services.billing_portal_url(user=request.user, return_url=absolute_reverse("billing_subscription"))
         return Response({"url": url})
 
 
 class MyPaymentsView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        responses={200: PaymentSerializer(many=True), 401: DetailSerializer, 403: DetailSerializer}, tags=["billing"]
-    )
+    @extend_schema(responses={200: PaymentSerializer(many=True)}, tags=["billing"])
     def get(self, request):
         return Response(PaymentSerializer(selectors.invoices_for(request.user), many=True).data)
 
@@ -387,7 +264,7 @@ class ProReportsView(APIView):
 
     permission_classes = [IsAuthenticated, IsVerified, HasTier("pro")]
 
-    @extend_schema(responses={200: ReportsSerializer, 401: DetailSerializer, 403: DetailSerializer}, tags=["billing"])
+    @extend_schema(responses={200: ReportsSerializer}, tags=["billing"])
     def get(self, request):
         subscription = access_subscription(request.user)
         return Response({"plan": subscription.plan.code, "reports": ["usage-by-month", "active-projects"]})

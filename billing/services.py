@@ -10,22 +10,11 @@ from django.utils import timezone
 
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription
+from billing.exceptions import AlreadySubscribed, BillingError, BillingNotConfigured, BillingRuleError, NotFound
 from billing.lifecycle import apply_stripe_subscription
 from billing.models import Plan, Subscription
 
 logger = logging.getLogger("gatehouse.billing")
-
-
-class BillingRuleError(gateway.BillingError):
-    """A business-rule refusal (already subscribed, same plan, nothing to resume...)."""
-
-
-class AlreadySubscribed(BillingRuleError):
-    pass
-
-
-class NotFound(gateway.BillingError):
-    pass
 
 
 # --- Plans ---------------------------------------------------------------------------------
@@ -81,7 +70,7 @@ def finish_plan_save(*, plan: Plan, old_price_id: str | None) -> None:
         return
     try:
         _mirror("Price", gateway.archive_price(price_id=old_price_id))
-    except gateway.BillingError:
+    except BillingError:
         # The plan already sells the new price; an unarchived old one is harmless and the
         # reconciliation job archives it later.
         logger.warning("old_price_not_archived", extra={"plan": plan.code, "price": old_price_id})
@@ -129,12 +118,12 @@ def ensure_customer(user) -> str:
 def start_checkout(*, user, plan_code: str, base_url: str) -> str:
     """A Stripe Checkout URL for the plan, or BillingRuleError if the user already has access."""
     if not gateway.is_configured():
-        raise gateway.BillingNotConfigured("Billing is not configured on this server.")
+        raise BillingNotConfigured("Billing is not configured on this server.")
     if access_subscription(user) is not None:
         raise AlreadySubscribed("You already have a subscription. Change your plan instead.")
     plan = purchasable_plan(plan_code)
     if not plan.stripe_price_id:
-        raise gateway.BillingNotConfigured("This plan is not on sale yet: it has no Stripe price.")
+        raise BillingNotConfigured("This plan is not on sale yet: it has no Stripe price.")
     customer_id = ensure_customer(user)
     session = gateway.create_checkout_session(
         customer_id=customer_id,

@@ -10,27 +10,9 @@ import logging
 import stripe
 from django.conf import settings
 
+from billing.exceptions import BillingNotConfigured, BillingUnavailable, PaymentDeclined, StripeRejected
+
 logger = logging.getLogger("gatehouse.stripe")
-
-
-class BillingError(Exception):
-    """Base: carries a message for people."""
-
-
-class BillingNotConfigured(BillingError):
-    pass
-
-
-class BillingUnavailable(BillingError):
-    """Stripe did not answer, or answered with a server error: try again later (503)."""
-
-
-class PaymentDeclined(BillingError):
-    """The card was declined (Stripe's 402)."""
-
-
-class StripeRejected(BillingError):
-    """Stripe refused the request itself (a bug or a stale reference on our side)."""
 
 
 _client = None

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from billing import emails
 from billing import stripe_gateway as gateway
+from billing.exceptions import BillingUnavailable, StripeRejected
 from billing.lifecycle import apply_stripe_subscription
 from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, SubscriptionStatus
 
@@ -70,9 +71,9 @@ class _Stripe:
             return None
         try:
             return gateway.retrieve_subscription(stripe_subscription_id).to_dict()
-        except gateway.BillingUnavailable:
+        except BillingUnavailable:
             self.answering = False
-        except gateway.StripeRejected:  # e.g. deleted in Stripe: our clock decides
+        except StripeRejected:  # e.g. deleted in Stripe: our clock decides
             pass
         return None
 

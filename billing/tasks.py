@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from billing import duplicates, sweeps
-from billing.stripe_gateway import BillingUnavailable
+from billing.exceptions import BillingUnavailable
 
 logger = logging.getLogger("gatehouse.tasks")
 

@@ -6,8 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing import selectors, services
-from billing import stripe_gateway as gateway
 from billing.access import access_subscription, tier_required
+from billing.exceptions import BillingError
 from billing.models import Plan
 
 
@@ -31,7 +31,7 @@ def subscribe(request):
         url = services.start_checkout(
             user=request.user, plan_code=request.POST.get("plan", ""), base_url=_base_url(request)
         )
-    except gateway.BillingError as error:
+    except BillingError as error:
         messages.error(request, str(error))
         return redirect("billing_pricing")
     return redirect(url)
@@ -78,7 +78,7 @@ def change_plan(request):
             messages.success(request, "Your plan has been changed. A confirmation is on its way by email.")
             return redirect("billing_subscription")
         preview = services.preview_change(user=request.user, plan_code=plan_code)
-    except gateway.BillingError as error:
+    except BillingError as error:
         messages.error(request, str(error))
         return redirect("billing_subscription")
     return render(request, "billing/change_plan.html", {"preview": preview})
@@ -96,7 +96,7 @@ def _int(value):
 def cancel(request):
     try:
         services.cancel_at_period_end(user=request.user)
-    except gateway.BillingError as error:
+    except BillingError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, "Your subscription will end at the end of the current period.")
@@ -108,7 +108,7 @@ def cancel(request):
 def resume(request):
     try:
         services.resume(user=request.user)
-    except gateway.BillingError as error:
+    except BillingError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, "Your subscription will continue.")
@@ -120,7 +120,7 @@ def resume(request):
 def portal(request):
     try:
         url = services.billing_portal_url(user=request.user, return_url=_base_url(request) + "/billing/subscription/")
-    except gateway.BillingError as error:
+    except BillingError as error:
         messages.error(request, str(error))
         return redirect("billing_subscription")
     return redirect(url)

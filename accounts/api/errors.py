@@ -1,9 +1,17 @@
-"""The contract's error shapes: 422 {"errors": {field: message}}, otherwise {"detail": message}."""
+"""The API's one error map: 422 {"errors": {field: message}}, otherwise {"detail": message}.
 
-from django.core.exceptions import RequestDataTooBig
+Views raise; they do not catch. Domain errors (config.errors.DomainError: accounts/exceptions.py,
+billing/exceptions.py) answer with their own status and message; Django's ValidationError (a
+password validator, a form the service ran) answers 422 like a serializer's.
+"""
+
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from config.errors import DomainError
 
 
 def _first_message(value) -> str:
@@ -25,7 +33,30 @@ def field_errors(detail) -> dict[str, str]:
     }
 
 
+def django_field_errors(error: DjangoValidationError, view=None) -> dict[str, str]:
+    """A Django ValidationError per field; one without fields is about the view's `validation_error_field`
+    (e.g. the new password that a password validator refused), else form-wide."""
+    if hasattr(error, "error_dict"):
+        return {field: errors[0].messages[0] for field, errors in error.error_dict.items()}
+    return {getattr(view, "validation_error_field", NON_FIELD_ERRORS): error.messages[0]}
+
+
+def _domain_error_response(exc: DomainError, context) -> Response:
+    response = Response({"detail": str(exc)}, status=exc.status_code)
+    view, request = context.get("view"), context.get("request")
+    if exc.status_code == status.HTTP_401_UNAUTHORIZED and view is not None:
+        challenge = view.get_authenticate_header(request)
+        if challenge:
+            response["WWW-Authenticate"] = challenge
+    return response
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return _domain_error_response(exc, context)
+    if isinstance(exc, DjangoValidationError):
+        errors = django_field_errors(exc, context.get("view"))
+        return Response({"errors": errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "Request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, exceptions.ValidationError):

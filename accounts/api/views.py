@@ -2,15 +2,12 @@
 
 from urllib.parse import urlencode, urlsplit
 
-from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
-from django.contrib.auth import authenticate, logout
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
+from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -19,12 +16,11 @@ from rest_framework.views import APIView
 
 from accounts import services, tokens
 from accounts.api.permissions import IsVerified
+from accounts.api.schema import raises
 from accounts.api.serializers import (
     ChangePasswordInput,
     DeactivateInput,
-    DetailSerializer,
     EmailInput,
-    ErrorsSerializer,
     ExchangeInput,
     GoogleTokenInput,
     LoginCodeInput,
@@ -37,22 +33,26 @@ from accounts.api.serializers import (
     TokenResponseSerializer,
     UserSerializer,
 )
+from accounts.exceptions import (
+    AccountDisabled,
+    CodeExpired,
+    EmailBelongsToAnotherAccount,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidIdToken,
+    InvalidKey,
+    InvalidRefreshToken,
+    ProviderNotConfigured,
+    RedirectNotAllowed,
+    WrongPassword,
+)
 from accounts.models import User
-
-ERRORS_422 = OpenApiResponse(ErrorsSerializer, description="Invalid input, one message per field.")
-DETAIL = DetailSerializer
 
 
 def _valid(serializer_class, request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def _unprocessable(error: DjangoValidationError, field: str | None = None) -> exceptions.ValidationError:
-    if hasattr(error, "error_dict"):
-        return exceptions.ValidationError({name: errors[0].messages[0] for name, errors in error.error_dict.items()})
-    return exceptions.ValidationError({field or "__all__": error.messages[0]})
 
 
 def token_response(pair: tokens.TokenPair, *, include_user=True, status_code=200) -> Response:
@@ -92,42 +92,21 @@ class PublicView(APIView):
 
 
 class RegisterView(PublicView):
-    @extend_schema(
-        request=RegisterInput,
-        responses={201: UserSerializer, 400: DETAIL, 422: ERRORS_422},
-        tags=["auth"],
-    )
+    @extend_schema(request=RegisterInput, responses={201: UserSerializer}, tags=["auth"])
     def post(self, request):
         data = _valid(RegisterInput, request)
-        try:
-            user = services.register(request=request._request, **data)
-        except DjangoValidationError as error:
-            raise _unprocessable(error) from None
+        user = services.register(request=request._request, **data)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
 class LoginView(PublicView):
-    @extend_schema(
-        request=LoginInput,
-        responses={
-            200: TokenResponseSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            403: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=LoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @raises(InvalidCredentials, AccountDisabled)
     def post(self, request):
         data = _valid(LoginInput, request)
-        login, password = data["email"].strip(), data["password"]
-        credentials = {"email": login} if "@" in login else {"username": login}
-        user = authenticate(request._request, password=password, **credentials)
-        if user is None:
-            candidate = User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first()
-            if candidate is not None and not candidate.is_active and candidate.check_password(password):
-                raise exceptions.PermissionDenied("User is disabled")
-            raise exceptions.AuthenticationFailed("Invalid email or password")
+        user = services.authenticate_with_password(
+            request=request._request, login=data["email"], password=data["password"]
+        )
         return _sign_in(user)
 
 
@@ -135,14 +114,10 @@ class RefreshView(PublicView):
     @extend_schema(
         request=RefreshInput,
         parameters=[OpenApiParameter("token", str, description="Deprecated: the seed clients' query parameter.")],
-        responses={
-            200: TokenResponseSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            422: ERRORS_422,
-        },
+        responses={200: TokenResponseSerializer},
         tags=["auth"],
     )
+    @raises(InvalidRefreshToken)
     def post(self, request):
         data = _valid(RefreshInput, request)
         raw = (
@@ -151,22 +126,14 @@ class RefreshView(PublicView):
             or request.query_params.get("token")
         )
         if not raw:
-            raise exceptions.AuthenticationFailed("No refresh token given.")
-        try:
-            pair = tokens.rotate(raw)
-        except tokens.InvalidRefreshToken as error:
-            raise exceptions.AuthenticationFailed(str(error)) from None
-        return token_response(pair, include_user=False)
+            raise InvalidRefreshToken("No refresh token given.")
+        return token_response(tokens.rotate(raw), include_user=False)
 
 
 class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(
-        request=RefreshInput,
-        responses={204: None, 400: DETAIL, 401: DETAIL, 422: ERRORS_422},
-        tags=["auth"],
-    )
+    @extend_schema(request=RefreshInput, responses={204: None}, tags=["auth"])
     def post(self, request):
         data = _valid(RefreshInput, request)
         raw = data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
@@ -181,21 +148,11 @@ class MeView(APIView):
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsVerified()]
 
-    @extend_schema(responses={200: UserSerializer, 401: DETAIL}, tags=["auth"])
+    @extend_schema(responses={200: UserSerializer}, tags=["auth"])
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
-    @extend_schema(
-        request=ProfileInput,
-        responses={
-            200: UserSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            403: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=ProfileInput, responses={200: UserSerializer}, tags=["auth"])
     def patch(self, request):
         data = _valid(ProfileInput, request)
         profile = request.user.profile
@@ -208,24 +165,22 @@ class MeView(APIView):
 class VerifyView(PublicView):
     @extend_schema(
         parameters=[OpenApiParameter("token", str, required=True, description="The key from the verification email.")],
-        responses={202: MessageSerializer, 401: DETAIL},
+        responses={202: MessageSerializer},
         tags=["auth"],
     )
+    @raises(InvalidKey)
     def get(self, request):
         key = request.query_params.get("token", "")
-        try:
-            verified_now = services.confirm_email(request=request._request, key=key) if key else None
-        except services.InvalidKey as error:
-            raise exceptions.AuthenticationFailed(str(error)) from None
-        if verified_now is None:
-            raise exceptions.AuthenticationFailed("The verification link is invalid or has expired.")
+        if not key:
+            raise InvalidKey("The verification link is invalid or has expired.")
+        verified_now = services.confirm_email(request=request._request, key=key)
         return message("Email is Verified" if verified_now else "Email is already Verified")
 
 
 class RequestVerifyView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={202: MessageSerializer, 401: DETAIL}, tags=["auth"])
+    @extend_schema(request=None, responses={202: MessageSerializer}, tags=["auth"])
     def post(self, request):
         if services.is_verified(request.user):
             return message("Email is already Verified")
@@ -235,11 +190,7 @@ class RequestVerifyView(APIView):
 
 
 class ForgetPasswordView(PublicView):
-    @extend_schema(
-        request=EmailInput,
-        responses={202: MessageSerializer, 400: DETAIL, 422: ERRORS_422},
-        tags=["auth"],
-    )
+    @extend_schema(request=EmailInput, responses={202: MessageSerializer}, tags=["auth"])
     def post(self, request):
         data = _valid(EmailInput, request)
         services.request_password_reset(request=request._request, email=data["email"])
@@ -247,64 +198,36 @@ class ForgetPasswordView(PublicView):
 
 
 class NewPasswordView(PublicView):
-    @extend_schema(
-        request=NewPasswordInput,
-        responses={
-            202: MessageSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    validation_error_field = "password"  # the password validators' refusals
+
+    @extend_schema(request=NewPasswordInput, responses={202: MessageSerializer}, tags=["auth"])
+    @raises(InvalidKey)
     def post(self, request):
         data = _valid(NewPasswordInput, request)
-        try:
-            services.reset_password(request=request._request, token=data["token"], password=data["password"])
-        except services.InvalidKey as error:
-            raise exceptions.AuthenticationFailed(str(error)) from None
-        except DjangoValidationError as error:
-            raise _unprocessable(error, "password") from None
+        services.reset_password(request=request._request, token=data["token"], password=data["password"])
         return message("Password has been reset. Sign in with the new password.")
 
 
 class ChangePasswordView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
+    validation_error_field = "new_password"  # the password validators' refusals
 
-    @extend_schema(
-        request=ChangePasswordInput,
-        responses={
-            200: MessageSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            403: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=ChangePasswordInput, responses={200: MessageSerializer}, tags=["auth"])
+    @raises(WrongPassword)
     def post(self, request):
         data = _valid(ChangePasswordInput, request)
-        request._request.token_family_id = request.auth.get(tokens.FAMILY_CLAIM)
-        try:
-            services.change_password(
-                request=request._request,
-                user=request.user,
-                old_password=data["old_password"],
-                new_password=data["new_password"],
-            )
-        except services.WrongPassword as error:
-            raise exceptions.PermissionDenied(str(error)) from None
-        except DjangoValidationError as error:
-            raise _unprocessable(error, "new_password") from None
+        services.change_password(
+            request=request._request,
+            user=request.user,
+            old_password=data["old_password"],
+            new_password=data["new_password"],
+            keep_token_family=request.auth.get(tokens.FAMILY_CLAIM),  # this login stays signed in
+        )
         return message("Password changed. Your other sessions have been signed out.", status_code=200)
 
 
 class RequestLoginCodeView(PublicView):
-    @extend_schema(
-        request=EmailInput,
-        responses={200: MessageSerializer, 400: DETAIL, 422: ERRORS_422},
-        tags=["auth"],
-    )
+    @extend_schema(request=EmailInput, responses={200: MessageSerializer}, tags=["auth"])
     def post(self, request):
         data = _valid(EmailInput, request)
         if not services.request_login_code(request=request._request, email=data["email"]):
@@ -313,25 +236,11 @@ class RequestLoginCodeView(PublicView):
 
 
 class LoginCodeView(PublicView):
-    @extend_schema(
-        request=LoginCodeInput,
-        responses={
-            200: TokenResponseSerializer,
-            400: DETAIL,
-            403: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=LoginCodeInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @raises(InvalidCode, CodeExpired, AccountDisabled)
     def post(self, request):
         data = _valid(LoginCodeInput, request)
-        try:
-            user = services.login_with_code(email=data["email"], code=data["code"])
-        except services.AccountDisabled as error:
-            raise exceptions.PermissionDenied(str(error)) from None
-        except services.AccountError as error:
-            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
-        return _sign_in(user)
+        return _sign_in(services.login_with_code(email=data["email"], code=data["code"]))
 
 
 def _allowed_app_redirect(next_url: str) -> bool:
@@ -345,17 +254,15 @@ class SocialLoginView(PublicView):
 
     @extend_schema(
         parameters=[OpenApiParameter("next", str, required=True, description="The app's redirect URI (allow-listed).")],
-        responses={302: None, 400: DETAIL, 503: DETAIL},
+        responses={302: None},
         tags=["auth"],
     )
+    @raises(RedirectNotAllowed, ProviderNotConfigured)
     def get(self, request):
         next_url = request.query_params.get("next", "")
         if not _allowed_app_redirect(next_url):
-            return Response({"detail": "The next URL is not an allowed app redirect URI."}, status=400)
-        try:
-            provider = get_social_adapter(request._request).get_provider(request._request, self.provider_id)
-        except Exception:
-            return Response({"detail": f"{self.provider_id.title()} sign-in is not configured."}, status=503)
+            raise RedirectNotAllowed()
+        provider = services.social_provider(request=request._request, provider_id=self.provider_id)
         request._request.session["api_social_next"] = next_url
         return provider.redirect(request._request, AuthProcess.LOGIN, next_url=reverse("api-social-complete"))
 
@@ -397,72 +304,27 @@ class SocialCompleteView(APIView):
 
 
 class GoogleTokenView(PublicView):
-    @extend_schema(
-        request=GoogleTokenInput,
-        responses={
-            200: TokenResponseSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            403: DETAIL,
-            409: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=GoogleTokenInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @raises(InvalidIdToken, AccountDisabled, EmailBelongsToAnotherAccount)
     def post(self, request):
         data = _valid(GoogleTokenInput, request)
-        try:
-            user = services.login_with_google_id_token(request=request._request, id_token=data["id_token"])
-        except DjangoValidationError:
-            raise exceptions.AuthenticationFailed("The Google ID token is not valid.") from None
-        except services.AccountDisabled as error:
-            raise exceptions.PermissionDenied(str(error)) from None
-        except services.EmailBelongsToAnotherAccount as error:
-            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
-        return _sign_in(user)
+        return _sign_in(services.login_with_google_id_token(request=request._request, id_token=data["id_token"]))
 
 
 class SocialExchangeView(PublicView):
-    @extend_schema(
-        request=ExchangeInput,
-        responses={
-            200: TokenResponseSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            403: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=ExchangeInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @raises(InvalidKey, AccountDisabled)
     def post(self, request):
         data = _valid(ExchangeInput, request)
-        try:
-            user = services.exchange_social_handoff(code=data["code"])
-        except services.AccountDisabled as error:
-            raise exceptions.PermissionDenied(str(error)) from None
-        except services.InvalidKey as error:
-            raise exceptions.AuthenticationFailed(str(error)) from None
-        return _sign_in(user)
+        return _sign_in(services.exchange_social_handoff(code=data["code"]))
 
 
 class DeactivateView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
-    @extend_schema(
-        request=DeactivateInput,
-        responses={
-            202: MessageSerializer,
-            400: DETAIL,
-            401: DETAIL,
-            403: DETAIL,
-            422: ERRORS_422,
-        },
-        tags=["auth"],
-    )
+    @extend_schema(request=DeactivateInput, responses={202: MessageSerializer}, tags=["auth"])
+    @raises(WrongPassword)
     def post(self, request):
         data = _valid(DeactivateInput, request)
-        user = request.user
-        if user.has_usable_password() and not user.check_password(data.get("password") or ""):
-            raise exceptions.PermissionDenied("Password isn't correct.")
-        services.deactivate_account(user=user, request=request._request)
+        services.deactivate_with_password(request=request._request, user=request.user, password=data.get("password"))
         return message("User deactivated.")

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 
 from billing import duplicates
+from billing.exceptions import BillingUnavailable
 from billing.models import Subscription
 from tests.billing.fake_billing import deliver, start_checkout, webhook_url
 from tests.fake_stripe import event_payload, post_event, sign_payload
@@ -186,7 +187,7 @@ def test_a_duplicate_waits_for_stripe_when_it_is_down(alice, fake, endpoint, com
     Subscription.objects.filter(pk=extra.pk).update(duplicate_resolved_at=None)  # as if the task had not run
     fake.down()
 
-    with pytest.raises(duplicates.gateway.BillingUnavailable):
+    with pytest.raises(BillingUnavailable):
         duplicates.resolve(extra.pk)
 
     extra.refresh_from_db()

@@ -19,6 +19,7 @@ from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 
 from billing import stripe_gateway as gateway
+from billing.exceptions import BillingError
 from billing.webhooks import ENABLED_EVENTS
 
 _OUR_PATH = re.compile(r"/stripe/webhook/(?P<uuid>[0-9a-f-]{36})/?$")
@@ -71,7 +72,7 @@ class Command(BaseCommand):
                 metadata={"djstripe_uuid": str(endpoint_uuid)},
                 idempotency_key=f"webhook-endpoint:{url}",
             )
-        except gateway.BillingError as error:
+        except BillingError as error:
             raise CommandError(f"Stripe refused to create the endpoint: {error}") from error
         return self._save(created.to_dict(), created["secret"])
 
@@ -79,7 +80,7 @@ class Command(BaseCommand):
         if stripe_id:
             try:
                 data = gateway.retrieve_webhook_endpoint(stripe_id).to_dict()
-            except gateway.BillingError as error:
+            except BillingError as error:
                 raise CommandError(f"Could not read {stripe_id} from Stripe: {error}") from error
             ours = _OUR_PATH.search(data["url"])
             if ours is None:

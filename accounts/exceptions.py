@@ -1,0 +1,67 @@
+"""Refusals of the account workflows (accounts.services, accounts.tokens), each with its API status."""
+
+from config.errors import DomainError
+
+
+class AccountError(DomainError):
+    """A business-rule refusal with a message a person can act on."""
+
+
+class InvalidKey(AccountError):
+    """An emailed key or one-time code that is unknown, used or expired."""
+
+    status_code = 401
+
+
+class InvalidRefreshToken(AccountError):
+    """Expired, forged, revoked or replayed: the client must sign in again."""
+
+    status_code = 401
+
+
+class InvalidCredentials(AccountError):
+    status_code = 401
+    message = "Invalid email or password"
+
+
+class InvalidIdToken(AccountError):
+    """A provider's ID token that does not verify."""
+
+    status_code = 401
+    message = "The Google ID token is not valid."
+
+
+class WrongPassword(AccountError):
+    """The account's own password, asked again to confirm a change, did not match."""
+
+    status_code = 403
+    message = "Password isn't correct."
+
+
+class AccountDisabled(AccountError):
+    status_code = 403
+    message = "User is disabled"
+
+
+class InvalidCode(AccountError):
+    message = "Invalid code or email."
+
+
+class CodeExpired(AccountError):
+    message = "Code has expired."
+
+
+class EmailBelongsToAnotherAccount(AccountError):
+    status_code = 409
+
+
+class RedirectNotAllowed(AccountError):
+    """The app asked to be sent back to a URI that is not on API_SOCIAL_REDIRECT_ALLOWLIST."""
+
+    message = "The next URL is not an allowed app redirect URI."
+
+
+class ProviderNotConfigured(AccountError):
+    """A social provider without credentials on this server."""
+
+    status_code = 503
