@@ -249,9 +249,7 @@ class SubscribeView(APIView):
         data = PlanCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            url = services.start_checkout(
-                user=request.user, plan_code=data.validated_data["plan_code"], base_url=_base_url(request)
-            )
+            url = services.start_checkout(user=request.user, plan_code=data.validated_data["plan_code"])
         except gateway.BillingError as error:
             return _error(error)
         return Response({"checkout_url": url}, status=status.HTTP_201_CREATED)

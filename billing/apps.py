@@ -6,4 +6,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        from billing import webhooks  # noqa: F401 - connects the dj-stripe receivers
+        # Imported here, not at the top: both import models, which the app registry is still loading above.
+        from billing import stripe_gateway, webhooks  # noqa: F401 - webhooks connects the dj-stripe receivers
+
+        stripe_gateway.configure_sdk()

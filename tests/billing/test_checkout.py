@@ -21,7 +21,8 @@ TROUBLE = "Stripe is having trouble. Please try again in a few minutes."
 
 @pytest.fixture
 def fake(fake_stripe_settings, settings):
-    settings.BILLING_CONFIGURED = True
+    # Links that leave the site (Stripe's redirects) come from SITE_URL, here the test client's host.
+    settings.SITE_URL = "http://testserver"
     sync_plans("pro-monthly", "business-monthly")
     fake_stripe_settings.requests.clear()
     return fake_stripe_settings
@@ -37,7 +38,7 @@ def frozen_minute(monkeypatch):
 
 @pytest.fixture
 def short_timeout(monkeypatch):
-    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    monkeypatch.setattr(stripe, "default_http_client", stripe.RequestsClient(timeout=0.2))
 
 
 def subscribe(client, plan="pro-monthly", **kwargs):

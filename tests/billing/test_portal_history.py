@@ -29,7 +29,8 @@ def paid_months(client, user, fake, months: int) -> list[dict]:
 # --- portal ----------------------------------------------------------------------------------------
 
 
-def test_the_portal_button_opens_a_stripe_billing_portal_session(alice, user, fake):
+def test_the_portal_button_opens_a_stripe_billing_portal_session(alice, user, fake, settings):
+    settings.SITE_URL = "http://testserver"  # the return URL comes from SITE_URL: here the test client's host
     subscribe_through_fake(alice, user, fake)
     fake.requests.clear()
 
