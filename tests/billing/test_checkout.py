@@ -93,6 +93,19 @@ def test_subscribing_sends_the_user_to_a_stripe_checkout_for_the_plan(alice, use
     assert not Subscription.objects.filter(user=user).exists()  # access comes with the webhook
 
 
+def test_stripes_return_urls_come_from_site_url_not_from_the_host_header(alice, fake, settings):
+    settings.SITE_URL = "https://gatehouse.example.com"
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example.com"]
+
+    subscribe(alice, HTTP_HOST="evil.example.com")
+
+    (call,) = fake.calls("POST", "/v1/checkout/sessions")
+    assert call.params["success_url"] == (
+        "https://gatehouse.example.com/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
+    )
+    assert call.params["cancel_url"] == "https://gatehouse.example.com/billing/pricing/?checkout=canceled"
+
+
 def test_a_double_click_reuses_the_same_checkout_session(alice, user, fake, frozen_minute):
     first = subscribe(alice)
     second = subscribe(alice)

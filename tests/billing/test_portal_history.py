@@ -46,6 +46,18 @@ def test_the_portal_button_opens_a_stripe_billing_portal_session(alice, user, fa
     assert session["customer"] == customer.id
 
 
+def test_the_portals_return_url_comes_from_site_url_not_from_the_host_header(alice, user, fake, settings):
+    subscribe_through_fake(alice, user, fake)
+    settings.SITE_URL = "https://gatehouse.example.com"
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example.com"]
+    fake.requests.clear()
+
+    alice.post("/billing/portal/", HTTP_HOST="evil.example.com")
+
+    (call,) = fake.calls("POST", "/v1/billing_portal/sessions")
+    assert call.params["return_url"] == "https://gatehouse.example.com/billing/subscription/"
+
+
 def test_the_portal_without_a_billing_account_explains(alice, fake):
     fake.requests.clear()
 
