@@ -6,7 +6,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        # Imported here, not at the top: both import models, which the app registry is still loading above.
+        # Imported here, not at the top: both import models, and apps.py is read before any model is loaded.
         from billing import stripe_gateway, webhooks  # noqa: F401 - webhooks connects the dj-stripe receivers
 
         stripe_gateway.configure_sdk()
