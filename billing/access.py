@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from rest_framework.permissions import BasePermission
 
-from billing.models import ACCESS_STATUSES, TIER_RANK, Subscription, Tier
+from billing.models import TIER_RANK, Subscription, Tier
 
 _CACHE_ATTR = "_billing_access_subscription"
 
@@ -19,11 +19,7 @@ def access_subscription(user) -> Subscription | None:
     if not getattr(user, "is_authenticated", False):
         return None
     if not hasattr(user, _CACHE_ATTR):
-        subscription = (
-            Subscription.objects.select_related("plan")
-            .filter(user=user, status__in=ACCESS_STATUSES, duplicate_of__isnull=True)
-            .first()
-        )
+        subscription = Subscription.objects.with_access().select_related("plan").filter(user=user).first()
         setattr(user, _CACHE_ATTR, subscription)
     return getattr(user, _CACHE_ATTR)
 

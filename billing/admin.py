@@ -1,5 +1,8 @@
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.utils.html import format_html, format_html_join
 from djstripe.models import WebhookEventTrigger
 
@@ -25,16 +28,29 @@ class PlanAdminForm(forms.ModelForm):
             raise forms.ValidationError("Give a list of text lines.")
         return features
 
-    def _post_clean(self):
-        super()._post_clean()
-        if self.errors:
-            return
-        # Stripe first: if it refuses or is down, the form shows why and nothing is saved.
-        previous = Plan.objects.get(pk=self.instance.pk) if self.instance.pk else None
-        try:
-            self.old_price_id = services.push_plan_to_stripe(plan=self.instance, previous=previous)
-        except BillingError as error:
-            self.add_error(None, f"Stripe: {error} The plan was not saved.")
+    # Why Stripe refused this submission (set by PlanAdmin.get_form): validation only reports it.
+    stripe_refusal: str | None = None
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.stripe_refusal:
+            raise forms.ValidationError(self.stripe_refusal)
+        return cleaned_data
+
+
+@dataclass
+class _StripePush:
+    """What PlanAdmin.changeform_view did in Stripe for one submission, before the admin saves it."""
+
+    refusal: str | None = None
+    product_id: str | None = None
+    price_id: str | None = None
+    old_price_id: str | None = None
+    saved_plan: Plan | None = None
+
+
+# The push travels with the request: the ModelAdmin instance is shared by every request.
+_PUSH = "billing_plan_stripe_push"
 
 
 @admin.register(Plan)
@@ -50,14 +66,56 @@ class PlanAdmin(admin.ModelAdmin):
         # The code is how Stripe metadata, checkouts and apps refer to a plan: fixed once created.
         return (*self.readonly_fields, "code") if obj else self.readonly_fields
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Stripe first, outside the admin's transaction; then the admin validates and saves as usual.
+
+        When Stripe refuses or is down, the form shows why and nothing is saved; once our row points
+        at a new price, the old one is archived (after the admin's transaction has committed).
+        """
+        push = self._push_to_stripe(request, object_id) if request.method == "POST" else None
+        setattr(request, _PUSH, push)
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        if push is not None and push.saved_plan is not None:
+            services.finish_plan_save(plan=push.saved_plan, old_price_id=push.old_price_id)
+        return response
+
+    def _push_to_stripe(self, request, object_id) -> _StripePush | None:
+        """Validate the submission and write it to Stripe; None when the admin itself will refuse it."""
+        if object_id is None or "_saveasnew" in request.POST:
+            obj = None
+            if not self.has_add_permission(request):
+                return None
+        else:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None or not self.has_change_permission(request, obj):
+                return None
+        form = self.get_form(request, obj, change=obj is not None)(request.POST, request.FILES, instance=obj)
+        if not form.is_valid():
+            return None  # the admin shows the same errors; nothing goes to Stripe
+        plan = form.instance
+        previous = Plan.objects.get(pk=plan.pk) if plan.pk else None
+        try:
+            old_price_id = services.push_plan_to_stripe(plan=plan, previous=previous)
+        except BillingError as error:
+            return _StripePush(refusal=f"Stripe: {error} The plan was not saved.")
+        return _StripePush(product_id=plan.stripe_product_id, price_id=plan.stripe_price_id, old_price_id=old_price_id)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        push = getattr(request, _PUSH, None)
+        if push is not None and push.refusal:
+            form = type(form.__name__, (form,), {"stripe_refusal": push.refusal})
+        return form
+
     def save_model(self, request, obj, form, change):
+        push = getattr(request, _PUSH, None)
+        if push is not None:
+            obj.stripe_product_id, obj.stripe_price_id = push.product_id, push.price_id
         super().save_model(request, obj, form, change)
-        services.finish_plan_save(plan=obj, old_price_id=getattr(form, "old_price_id", None))
+        if push is not None:
+            push.saved_plan = obj
         if not gateway.is_configured():
             messages.warning(request, "Billing is not configured: the plan was saved here but not in Stripe.")
-
-    def delete_model(self, request, obj):
-        self.archive(request, Plan.objects.filter(pk=obj.pk))
 
     def has_delete_permission(self, request, obj=None):
         return False  # plans are archived, never deleted: subscriptions keep pointing at them

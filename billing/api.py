@@ -1,6 +1,5 @@
 """The contract's Billing endpoints (api-contract.md): thin DRF views over billing.services."""
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -21,7 +20,7 @@ from billing.exceptions import (
     PlanCodeTaken,
 )
 from billing.models import Interval, Plan, Tier
-from config.links import absolute_reverse, absolute_url
+from config.links import absolute_reverse
 
 
 class IsStaff(BasePermission):
@@ -184,11 +183,7 @@ class SubscribeView(APIView):
     def post(self, request):
         data = PlanCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        url = services.start_checkout(
-            user=request.user,
-            plan_code=data.validated_data["plan_code"],
-            base_url=absolute_url(""),  # Stripe's return links: the site's, not the Host header's
-        )
+        url = services.start_checkout(user=request.user, plan_code=data.validated_data["plan_code"])
         return Response({"checkout_url": url}, status=status.HTTP_201_CREATED)
 
 
@@ -227,8 +222,8 @@ class CancelView(APIView):
     @extend_schema(request=None, responses={200: SubscriptionSerializer}, tags=["billing"])
     @raises(NotFound, BillingRuleError, BillingError)
     def post(self, request):
-        with transaction.atomic():
-            subscription = self.service(user=request.user)
+        # No transaction here: Stripe is called first, and its answer is recorded in the lifecycle's own.
+        subscription = self.service(user=request.user)
         return Response(SubscriptionSerializer(subscription).data)
 
 

@@ -6,5 +6,8 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        # Connects the dj-stripe receivers, and registers the mail renderers queued rows name.
-        from billing import emails, webhooks  # noqa: F401
+        # Imported here, not at the top: they import models, and apps.py is read before any model is loaded.
+        # webhooks connects the dj-stripe receivers; emails registers the renderers queued mail names.
+        from billing import emails, stripe_gateway, webhooks  # noqa: F401
+
+        stripe_gateway.configure_sdk()

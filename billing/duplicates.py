@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from billing import emails
 from billing import stripe_gateway as gateway
+from billing.lifecycle import record_stripe_answer
 from billing.models import Subscription
-from billing.services import record_stripe_answer
 
 
 def resolve(subscription_id: int) -> str:
@@ -25,8 +25,7 @@ def resolve(subscription_id: int) -> str:
             subscription_id=row.stripe_subscription_id, idempotency_key=f"duplicate:{row.stripe_subscription_id}:cancel"
         )
     refund = None
-    invoice_id = remote.get("latest_invoice")
-    invoice_id = invoice_id.get("id") if isinstance(invoice_id, dict) else invoice_id
+    invoice_id = gateway.stripe_id(remote.get("latest_invoice"))
     if invoice_id:
         refund = gateway.refund_invoice(
             invoice_id=invoice_id,

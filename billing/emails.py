@@ -8,11 +8,10 @@ same fact reported twice (a duplicate webhook, a sweep racing a webhook) mails o
 from datetime import UTC, datetime
 
 from allauth.account.adapter import get_adapter
-from django.conf import settings
-from django.urls import reverse
 
 from accounts.services import current_site
-from billing.templatetags.billing import cents
+from billing.money import format_money
+from config.links import absolute_reverse
 from mail import outbox
 from mail.renderers import renderer
 
@@ -34,8 +33,8 @@ def _render(name: str, subscription, **facts):
         "plan": subscription.plan,
         "subscription": subscription,
         "current_site": current_site(),
-        "subscription_url": settings.SITE_URL + reverse("billing_subscription"),
-        "pricing_url": settings.SITE_URL + reverse("billing_pricing"),
+        "subscription_url": absolute_reverse("billing_subscription"),
+        "pricing_url": absolute_reverse("billing_pricing"),
         **facts,
     }
     return get_adapter().render_mail(f"billing/email/{name}", user.email, context)
@@ -83,7 +82,7 @@ def subscription_renewed(subscription, *, invoice: dict) -> bool:
         "subscription_renewed",
         subscription,
         dedupe_key=f"renewed:{invoice['id']}",
-        amount=_money(invoice["amount_paid"], invoice["currency"]),
+        amount=format_money(invoice["amount_paid"], invoice["currency"]),
         paid_until=_invoice_period_end(invoice) or subscription.current_period_end,
         invoice_url=invoice.get("hosted_invoice_url") or "",
     )
@@ -95,8 +94,8 @@ def payment_failed(subscription, *, invoice: dict) -> bool:
         "payment_failed",
         subscription,
         dedupe_key=f"payment_failed:{invoice['id']}:{invoice.get('attempt_count') or 0}",
-        amount=_money(invoice["amount_due"], invoice["currency"]),
-        pay_url=invoice.get("hosted_invoice_url") or settings.SITE_URL + reverse("billing_subscription"),
+        amount=format_money(invoice["amount_due"], invoice["currency"]),
+        pay_url=invoice.get("hosted_invoice_url") or absolute_reverse("billing_subscription"),
         next_attempt=datetime.fromtimestamp(next_attempt, UTC) if next_attempt else None,
     )
 
@@ -106,8 +105,8 @@ def payment_action_required(subscription, *, invoice: dict) -> bool:
         "payment_action_required",
         subscription,
         dedupe_key=f"payment_action_required:{invoice['id']}:{invoice.get('attempt_count') or 0}",
-        amount=_money(invoice["amount_due"], invoice["currency"]),
-        pay_url=invoice.get("hosted_invoice_url") or settings.SITE_URL + reverse("billing_subscription"),
+        amount=format_money(invoice["amount_due"], invoice["currency"]),
+        pay_url=invoice.get("hosted_invoice_url") or absolute_reverse("billing_subscription"),
     )
 
 
@@ -117,12 +116,8 @@ def duplicate_refunded(subscription, *, kept, refund_amount: int | None, currenc
         subscription,
         dedupe_key=f"duplicate_refunded:{subscription.stripe_subscription_id}",
         kept=kept,
-        refund=_money(refund_amount, currency) if refund_amount else "",
+        refund=format_money(refund_amount, currency) if refund_amount else "",
     )
-
-
-def _money(amount_cents: int, currency: str) -> str:
-    return cents(amount_cents, currency)
 
 
 def _invoice_period_end(invoice: dict) -> datetime | None:

@@ -1,6 +1,6 @@
 """Refusals of the billing workflows (billing.services, billing.stripe_gateway), each with its API status.
 
-Stripe's own errors become these in stripe_gateway.call(); the portal shows their message, the
+Stripe's own errors become these in stripe_gateway._call(); the portal shows their message, the
 API answers with their status (503 unless said otherwise: an outside outage, never a 500).
 """
 

@@ -7,7 +7,8 @@ reconciliation) ends here. Rules:
   backwards;
 - one row with access per user: the owner's row is locked first, so two subscriptions arriving
   at once (two Checkout tabs) are decided one after the other; the second becomes a duplicate
-  that never grants access and is canceled and refunded in Stripe by a task after commit;
+  that never grants access and is canceled and refunded in Stripe by a task after commit (the
+  caller passes that task in: this module is below billing.tasks and never imports it);
 - mail is decided from the transition (before -> after) and keyed, so a fact mails once.
 Callers run this inside their transaction (dj-stripe's webhook transaction, or their own).
 """
@@ -19,9 +20,12 @@ from datetime import UTC, datetime
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from djstripe.models import Customer
 
 from billing import emails
 from billing.models import ACCESS_STATUSES, Plan, Subscription, SubscriptionStatus
+from billing.stripe_gateway import stripe_id
+from mail.publish import enqueue_on_commit
 
 logger = logging.getLogger("gatehouse.billing")
 
@@ -34,8 +38,12 @@ class _Before:
     grants_access: bool
 
 
-def apply_stripe_subscription(data: dict, *, seen_at: datetime) -> Subscription | None:
-    """Apply a Stripe subscription (API shape) read at ``seen_at``; returns our row, or None if not ours."""
+def apply_stripe_subscription(data: dict, *, seen_at: datetime, resolve_duplicate=None) -> Subscription | None:
+    """Apply a Stripe subscription (API shape) read at ``seen_at``; returns our row, or None if not ours.
+
+    ``resolve_duplicate`` is the task (billing.tasks.resolve_duplicate_subscription) published after
+    commit when this makes the row a duplicate; without one, billing.sweeps' retry finds it later.
+    """
     user_id = _owner_id(data)
     plan = _plan_for(data)
     if user_id is None or plan is None:
@@ -62,9 +70,9 @@ def apply_stripe_subscription(data: dict, *, seen_at: datetime) -> Subscription 
         newly_duplicate = _mark_if_duplicate(row)
         row.save()
         if newly_duplicate:
-            from billing.tasks import resolve_duplicate_subscription
-
-            transaction.on_commit(lambda: _enqueue(resolve_duplicate_subscription, row.pk), robust=True)
+            if resolve_duplicate is not None:
+                # The state is committed first; a broker outage only delays the refund (the retry sweep).
+                enqueue_on_commit(resolve_duplicate, row.pk)
             _log(row, "duplicate", seen_at=seen_at)
         else:
             _notify(before, row)
@@ -72,12 +80,25 @@ def apply_stripe_subscription(data: dict, *, seen_at: datetime) -> Subscription 
     return row
 
 
+def record_stripe_answer(remote, *, resolve_duplicate=None) -> Subscription | None:
+    """Stripe's answer to our own change is the freshest news there is: record it (and its mail) now.
+
+    The webhook that follows finds nothing new; one that was already under way carries an older
+    read of Stripe and loses the compare-and-set.
+    """
+    data = remote.to_dict() if hasattr(remote, "to_dict") else dict(remote)
+    with transaction.atomic():
+        return apply_stripe_subscription(data, seen_at=timezone.now(), resolve_duplicate=resolve_duplicate)
+
+
 def end_access(subscription: Subscription, *, reason: str) -> bool:
     """End one access record now (compare-and-set); True if this call ended it, and then mail once."""
     now = timezone.now()
     with transaction.atomic():
-        ended = Subscription.objects.filter(pk=subscription.pk, status__in=ACCESS_STATUSES).update(
-            status=SubscriptionStatus.CANCELED, ended_at=now, updated_at=now
+        ended = (
+            Subscription.objects.in_access_status()
+            .filter(pk=subscription.pk)
+            .update(status=SubscriptionStatus.CANCELED, ended_at=now, updated_at=now)
         )
         if not ended:
             return False
@@ -129,7 +150,7 @@ def stripe_time(timestamp: int | None) -> datetime | None:
 def subscription_id_of_invoice(invoice: dict) -> str | None:
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
     subscription = details.get("subscription") or invoice.get("subscription")
-    return subscription.get("id") if isinstance(subscription, dict) else subscription
+    return stripe_id(subscription)
 
 
 # --- internals ----------------------------------------------------------------------------------
@@ -140,11 +161,7 @@ def _owner_id(data: dict) -> int | None:
     raw = (data.get("metadata") or {}).get("user_id")
     if raw and str(raw).isdigit() and get_user_model().objects.filter(pk=int(raw)).exists():
         return int(raw)
-    from djstripe.models import Customer
-
-    customer = data.get("customer")
-    customer_id = customer.get("id") if isinstance(customer, dict) else customer
-    return Customer.objects.filter(id=customer_id).values_list("subscriber_id", flat=True).first()
+    return Customer.objects.filter(id=stripe_id(data.get("customer"))).values_list("subscriber_id", flat=True).first()
 
 
 def _plan_for(data: dict) -> Plan | None:
@@ -153,19 +170,16 @@ def _plan_for(data: dict) -> Plan | None:
     if not items:
         return None
     price = items[0]["price"]
-    product = price.get("product")
-    product_id = product.get("id") if isinstance(product, dict) else product
     return (
         Plan.objects.filter(stripe_price_id=price["id"]).first()
-        or Plan.objects.filter(stripe_product_id=product_id).first()
+        or Plan.objects.filter(stripe_product_id=stripe_id(price.get("product"))).first()
     )
 
 
 def _assign(row: Subscription, data: dict, plan: Plan, seen_at: datetime) -> None:
     item = data["items"]["data"][0]
-    customer = data.get("customer")
     row.plan = plan
-    row.stripe_customer_id = (customer.get("id") if isinstance(customer, dict) else customer) or ""
+    row.stripe_customer_id = stripe_id(data.get("customer")) or ""
     row.status = data["status"]
     # Current API versions keep the period on the items; older ones on the subscription.
     row.current_period_start = stripe_time(item.get("current_period_start") or data.get("current_period_start"))
@@ -179,11 +193,7 @@ def _assign(row: Subscription, data: dict, plan: Plan, seen_at: datetime) -> Non
 def _mark_if_duplicate(row: Subscription) -> bool:
     if row.duplicate_of_id is not None or row.status not in ACCESS_STATUSES:
         return False
-    holder = (
-        Subscription.objects.filter(user_id=row.user_id, status__in=ACCESS_STATUSES, duplicate_of__isnull=True)
-        .exclude(pk=row.pk)
-        .first()
-    )
+    holder = Subscription.objects.with_access().filter(user_id=row.user_id).exclude(pk=row.pk).first()
     row.duplicate_of = holder
     return holder is not None
 
@@ -213,14 +223,6 @@ def _row_for_invoice(invoice: dict) -> Subscription | None:
     if not subscription_id:
         return None
     return Subscription.objects.select_related("user", "plan").filter(stripe_subscription_id=subscription_id).first()
-
-
-def _enqueue(task, *args) -> None:
-    # The state is committed; a broker outage only delays the follow-up (the sweep retries it).
-    try:
-        task.delay(*args)
-    except Exception:
-        logger.warning("task_enqueue_failed", extra={"task": task.name}, exc_info=True)
 
 
 def _log(row: Subscription, result: str, **extra) -> None:

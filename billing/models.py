@@ -3,6 +3,8 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from billing.money import format_money
+
 
 class Tier(models.TextChoices):
     FREE = "free", "Free"
@@ -78,7 +80,7 @@ class Plan(models.Model):
 
     @property
     def price_display(self) -> str:
-        return f"{self.price_cents / 100:,.2f} {self.currency.upper()}"
+        return format_money(self.price_cents, self.currency)
 
 
 class ReconciliationRun(models.Model):
@@ -120,6 +122,18 @@ class SubscriptionStatus(models.TextChoices):
 
 # Statuses that grant access (past_due keeps access while Stripe retries the payment).
 ACCESS_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+# A record with access: an access status, and not a duplicate (a duplicate never grants access).
+WITH_ACCESS = Q(status__in=ACCESS_STATUSES, duplicate_of__isnull=True)
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def with_access(self):
+        """Records that grant access (Subscription.grants_access): at most one per user."""
+        return self.filter(WITH_ACCESS)
+
+    def in_access_status(self):
+        """Records in an access status, duplicates included (ending or re-checking them is about status)."""
+        return self.filter(status__in=ACCESS_STATUSES)
 
 
 class Subscription(models.Model):
@@ -146,11 +160,13 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SubscriptionQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["user"],
-                condition=Q(status__in=ACCESS_STATUSES, duplicate_of__isnull=True),
+                condition=WITH_ACCESS,
                 name="billing_one_subscription_with_access_per_user",
                 violation_error_message="This user already has a subscription with access.",
             )

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db.models.fields.json import KeyTransform
+from djstripe.models import Invoice
 
 from billing.access import access_subscription
 from billing.models import Subscription
@@ -16,8 +17,6 @@ def invoices_for(user, *, limit: int = 100) -> list[dict]:
     Rows of the shown fields only: the database picks them out of each invoice's stored Stripe
     object (a few KB of JSON), so a page of invoices neither transfers nor decodes the rest.
     """
-    from djstripe.models import Invoice
-
     fields = {name: KeyTransform(name, "stripe_data") for name in INVOICE_FIELDS}
     return list(
         Invoice.objects.filter(customer__subscriber=user, livemode=settings.STRIPE_LIVE_MODE)

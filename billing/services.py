@@ -5,14 +5,15 @@ import time
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
-from django.utils import timezone
+from djstripe.models import Customer
 
+from billing import lifecycle
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription
 from billing.exceptions import AlreadySubscribed, BillingError, BillingNotConfigured, BillingRuleError, NotFound
-from billing.lifecycle import apply_stripe_subscription
 from billing.models import Plan, Subscription
+from billing.tasks import resolve_duplicate_subscription
+from config.links import absolute_reverse
 
 logger = logging.getLogger("gatehouse.billing")
 
@@ -37,10 +38,10 @@ def push_plan_to_stripe(*, plan: Plan, previous: Plan | None = None) -> str | No
     product_id = plan.stripe_product_id
     if product_id is None:
         product = gateway.create_product(plan=plan, idempotency_key=f"plan:{plan.code}:product")
-        _mirror("Product", product)
+        gateway.mirror_product(product)
         product_id = product.id
     elif previous is not None:
-        _mirror("Product", gateway.update_product(product_id=product_id, plan=plan))
+        gateway.mirror_product(gateway.update_product(product_id=product_id, plan=plan))
     price_id = plan.stripe_price_id
     if price_id is None or previous is None or _price_terms(plan) != _price_terms(previous):
         terms = ":".join(str(term) for term in _price_terms(plan))
@@ -48,28 +49,17 @@ def push_plan_to_stripe(*, plan: Plan, previous: Plan | None = None) -> str | No
         # Price instead of replaying the old (archived) one.
         key = f"plan:{plan.code}:price:{terms}:after:{old_price_id or 'none'}"
         price = gateway.create_price(plan=plan, product_id=product_id, idempotency_key=key)
-        _mirror("Price", price)
+        gateway.mirror_price(price)
         price_id = price.id
     plan.stripe_product_id, plan.stripe_price_id = product_id, price_id
     return old_price_id if old_price_id != price_id else None
-
-
-def _mirror(model_name: str, stripe_object) -> None:
-    """Keep dj-stripe's copy in step with what we just wrote to Stripe."""
-    import djstripe.models
-
-    model = getattr(djstripe.models, model_name)
-    gateway.call(
-        f"{model_name.lower()}.mirror",
-        lambda **options: model.sync_from_stripe_data(stripe_object, api_key=options["api_key"]),
-    )
 
 
 def finish_plan_save(*, plan: Plan, old_price_id: str | None) -> None:
     if not old_price_id:
         return
     try:
-        _mirror("Price", gateway.archive_price(price_id=old_price_id))
+        gateway.mirror_price(gateway.archive_price(price_id=old_price_id))
     except BillingError:
         # The plan already sells the new price; an unarchived old one is harmless and the
         # reconciliation job archives it later.
@@ -89,7 +79,7 @@ def archive_plan(*, plan: Plan) -> Plan:
     """Soft delete: no new subscriptions; existing subscribers keep it to the end of their period."""
     plan.is_active = False
     if gateway.is_configured() and plan.stripe_product_id:
-        _mirror("Product", gateway.update_product(product_id=plan.stripe_product_id, plan=plan))
+        gateway.mirror_product(gateway.update_product(product_id=plan.stripe_product_id, plan=plan))
     plan.save(update_fields=["is_active", "updated_at"])
     return plan
 
@@ -104,18 +94,7 @@ def purchasable_plan(code: str) -> Plan:
     return plan
 
 
-def ensure_customer(user) -> str:
-    """The user's Stripe customer id (dj-stripe's Customer, created in Stripe on first use)."""
-    from djstripe.models import Customer
-
-    def get_or_create(**options):
-        customer, _created = Customer.get_or_create(subscriber=user, api_key=options["api_key"])
-        return customer
-
-    return gateway.call("customer.ensure", get_or_create).id
-
-
-def start_checkout(*, user, plan_code: str, base_url: str) -> str:
+def start_checkout(*, user, plan_code: str) -> str:
     """A Stripe Checkout URL for the plan, or BillingRuleError if the user already has access."""
     if not gateway.is_configured():
         raise BillingNotConfigured("Billing is not configured on this server.")
@@ -124,14 +103,14 @@ def start_checkout(*, user, plan_code: str, base_url: str) -> str:
     plan = purchasable_plan(plan_code)
     if not plan.stripe_price_id:
         raise BillingNotConfigured("This plan is not on sale yet: it has no Stripe price.")
-    customer_id = ensure_customer(user)
+    customer_id = gateway.ensure_customer(user)
     session = gateway.create_checkout_session(
         customer_id=customer_id,
         price_id=plan.stripe_price_id,
         user=user,
         plan=plan,
-        success_url=base_url + reverse("billing_checkout_success") + "?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url=base_url + reverse("billing_pricing") + "?checkout=canceled",
+        success_url=absolute_reverse("billing_checkout_success") + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=absolute_reverse("billing_pricing") + "?checkout=canceled",
         # One checkout per user, plan and minute: a double click reuses the same session.
         idempotency_key=f"checkout:{user.pk}:{plan.code}:{int(time.time() // 60)}",
     )
@@ -225,19 +204,11 @@ def resume(*, user) -> Subscription:
 
 
 def record_stripe_answer(remote) -> Subscription | None:
-    """Stripe's answer to our own change is the freshest news there is: record it (and its mail) now.
-
-    The webhook that follows finds nothing new; one that was already under way carries an older
-    read of Stripe and loses the compare-and-set.
-    """
-    data = remote.to_dict() if hasattr(remote, "to_dict") else dict(remote)
-    with transaction.atomic():
-        return apply_stripe_subscription(data, seen_at=timezone.now())
+    """Stripe's answer to our own change, recorded now (billing.lifecycle.record_stripe_answer)."""
+    return lifecycle.record_stripe_answer(remote, resolve_duplicate=resolve_duplicate_subscription)
 
 
 def billing_portal_url(*, user, return_url: str) -> str:
-    from djstripe.models import Customer
-
     customer = Customer.objects.filter(subscriber=user, livemode=settings.STRIPE_LIVE_MODE).first()
     if customer is None:
         raise NotFound("You have no billing account yet.")

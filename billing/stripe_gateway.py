@@ -7,33 +7,39 @@ them to a page message or to the API's 4xx/503.
 
 import logging
 
+import djstripe.models
 import stripe
 from django.conf import settings
+from djstripe.settings import djstripe_settings
 
 from billing.exceptions import BillingNotConfigured, BillingUnavailable, PaymentDeclined, StripeRejected
 
 logger = logging.getLogger("gatehouse.stripe")
 
 
-_client = None
+def configure_sdk() -> None:
+    """Give the SDK our HTTP timeout, once (BillingConfig.ready): dj-stripe's calls share the client.
 
-
-def _http_client():
-    global _client
-    if _client is None:
-        _client = stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS)
-    return _client
+    Key and API version travel with each call (they may change under override_settings); this is
+    the one SDK global we set.
+    """
+    stripe.default_http_client = stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS)
 
 
 def is_configured() -> bool:
+    """Billing is configured when a Stripe secret key is set: the one place that says so."""
     return bool(settings.STRIPE_SECRET_KEY)
 
 
-def call(operation: str, function, /, *args, idempotency_key: str | None = None, **params):
+def stripe_id(value) -> str | None:
+    """The id of an expandable field: Stripe sends either the id or the expanded object."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _call(operation: str, function, /, *args, idempotency_key: str | None = None, **params):
     """Run one SDK call with our key, version and timeout, translating its errors."""
     if not is_configured():
         raise BillingNotConfigured("Billing is not configured on this server.")
-    stripe.default_http_client = _http_client()
     options = {"api_key": settings.STRIPE_SECRET_KEY, "stripe_version": settings.STRIPE_API_VERSION}
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
@@ -72,7 +78,7 @@ def _log_failure(operation: str, error: stripe.StripeError) -> None:
 
 
 def create_product(*, plan, idempotency_key: str):
-    return call(
+    return _call(
         "product.create",
         stripe.Product.create,
         idempotency_key=idempotency_key,
@@ -84,7 +90,7 @@ def create_product(*, plan, idempotency_key: str):
 
 
 def update_product(*, product_id: str, plan):
-    return call(
+    return _call(
         "product.update",
         stripe.Product.modify,
         product_id,
@@ -96,7 +102,7 @@ def update_product(*, product_id: str, plan):
 
 
 def create_price(*, plan, product_id: str, idempotency_key: str):
-    return call(
+    return _call(
         "price.create",
         stripe.Price.create,
         idempotency_key=idempotency_key,
@@ -109,14 +115,57 @@ def create_price(*, plan, product_id: str, idempotency_key: str):
 
 
 def archive_price(*, price_id: str):
-    return call("price.archive", stripe.Price.modify, price_id, active=False)
+    return _call("price.archive", stripe.Price.modify, price_id, active=False)
+
+
+# --- dj-stripe's mirror (it calls Stripe for what it does not hold yet) -------------------------
+
+
+def ensure_customer(user) -> str:
+    """The user's Stripe customer id (dj-stripe's Customer, created in Stripe on first use)."""
+
+    def get_or_create(**options):
+        customer, _created = djstripe.models.Customer.get_or_create(subscriber=user, api_key=options["api_key"])
+        return customer
+
+    return _call("customer.ensure", get_or_create).id
+
+
+def _mirror(model, stripe_object):
+    """Keep dj-stripe's copy in step with what we just wrote to (or read from) Stripe."""
+    return _call(
+        f"{model.__name__.lower()}.mirror",
+        lambda **options: model.sync_from_stripe_data(stripe_object, api_key=options["api_key"]),
+    )
+
+
+def mirror_product(product):
+    return _mirror(djstripe.models.Product, product)
+
+
+def mirror_price(price):
+    return _mirror(djstripe.models.Price, price)
+
+
+def mirror_webhook_endpoint(data: dict):
+    return _mirror(djstripe.models.WebhookEndpoint, data)
+
+
+def reprocess_webhook_trigger(trigger) -> None:
+    """Run a stored webhook delivery through dj-stripe again (it re-fetches the event's object).
+
+    Stripe's errors are not translated here: the delivery log keeps dj-stripe's own error, as it
+    does for a live delivery.
+    """
+    api_key = djstripe_settings.get_default_api_key(trigger.json_body.get("livemode", False))
+    trigger.process(save=False, api_key=api_key)
 
 
 # --- Customers, checkout, subscriptions -----------------------------------------------------
 
 
 def create_checkout_session(*, customer_id, price_id, user, plan, success_url, cancel_url, idempotency_key):
-    return call(
+    return _call(
         "checkout.create",
         stripe.checkout.Session.create,
         idempotency_key=idempotency_key,
@@ -133,11 +182,11 @@ def create_checkout_session(*, customer_id, price_id, user, plan, success_url, c
 
 
 def retrieve_subscription(subscription_id: str):
-    return call("subscription.retrieve", stripe.Subscription.retrieve, subscription_id)
+    return _call("subscription.retrieve", stripe.Subscription.retrieve, subscription_id)
 
 
 def preview_price_change(*, customer_id, subscription_id, item_id, price_id, proration_date: int):
-    return call(
+    return _call(
         "invoice.preview",
         stripe.Invoice.create_preview,
         customer=customer_id,
@@ -151,7 +200,7 @@ def preview_price_change(*, customer_id, subscription_id, item_id, price_id, pro
 
 
 def change_price(*, subscription_id, item_id, price_id, proration_date: int, idempotency_key):
-    return call(
+    return _call(
         "subscription.change_price",
         stripe.Subscription.modify,
         subscription_id,
@@ -165,26 +214,26 @@ def change_price(*, subscription_id, item_id, price_id, proration_date: int, ide
 
 
 def set_cancel_at_period_end(*, subscription_id, cancel: bool):
-    return call(
+    return _call(
         "subscription.cancel_at_period_end", stripe.Subscription.modify, subscription_id, cancel_at_period_end=cancel
     )
 
 
 def create_portal_session(*, customer_id, return_url):
-    return call("portal.create", stripe.billing_portal.Session.create, customer=customer_id, return_url=return_url)
+    return _call("portal.create", stripe.billing_portal.Session.create, customer=customer_id, return_url=return_url)
 
 
 def cancel_subscription_now(*, subscription_id: str, idempotency_key: str):
-    return call("subscription.cancel", stripe.Subscription.cancel, subscription_id, idempotency_key=idempotency_key)
+    return _call("subscription.cancel", stripe.Subscription.cancel, subscription_id, idempotency_key=idempotency_key)
 
 
 def refund_invoice(*, invoice_id: str, idempotency_key: str, metadata: dict):
     """Refund what was paid on one invoice in full; None when nothing on it was paid."""
-    payments = call("invoice_payment.list", stripe.InvoicePayment.list, invoice=invoice_id, status="paid", limit=10)
+    payments = _call("invoice_payment.list", stripe.InvoicePayment.list, invoice=invoice_id, status="paid", limit=10)
     intents = [p["payment"].get("payment_intent") for p in payments["data"] if p["payment"].get("payment_intent")]
     if not intents:
         return None
-    return call(
+    return _call(
         "refund.create",
         stripe.Refund.create,
         idempotency_key=idempotency_key,
@@ -198,7 +247,7 @@ def refund_invoice(*, invoice_id: str, idempotency_key: str, metadata: dict):
 
 
 def create_webhook_endpoint(*, url: str, enabled_events: list[str], metadata: dict, idempotency_key: str):
-    return call(
+    return _call(
         "webhook_endpoint.create",
         stripe.WebhookEndpoint.create,
         idempotency_key=idempotency_key,
@@ -211,4 +260,4 @@ def create_webhook_endpoint(*, url: str, enabled_events: list[str], metadata: di
 
 
 def retrieve_webhook_endpoint(endpoint_id: str):
-    return call("webhook_endpoint.retrieve", stripe.WebhookEndpoint.retrieve, endpoint_id)
+    return _call("webhook_endpoint.retrieve", stripe.WebhookEndpoint.retrieve, endpoint_id)

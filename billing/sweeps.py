@@ -3,6 +3,9 @@
 Both only ever move an access record through ``billing.lifecycle`` (Stripe's word, compare-and-
 set by ``stripe_updated_at``) or through the sweep's own compare-and-set below, so a sweep racing a
 webhook or another sweep changes each record once and mails once.
+
+The tasks that run these pass in ``resolve_duplicate`` (billing.tasks.resolve_duplicate_subscription):
+this module is below billing.tasks and never imports it.
 """
 
 import logging
@@ -19,6 +22,7 @@ from billing import stripe_gateway as gateway
 from billing.exceptions import BillingUnavailable, StripeRejected
 from billing.lifecycle import apply_stripe_subscription
 from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, SubscriptionStatus
+from mail.publish import publish
 
 logger = logging.getLogger("gatehouse.billing")
 
@@ -87,12 +91,10 @@ def expired_subscriptions(*, now=None):
     Duplicates (a second paid subscription) never grant access; billing.duplicates ends them.
     """
     cutoff = (now or timezone.now()) - settings.BILLING_GRACE_PERIOD
-    return Subscription.objects.filter(
-        status__in=ACCESS_STATUSES, current_period_end__lt=cutoff, duplicate_of__isnull=True
-    )
+    return Subscription.objects.with_access().filter(current_period_end__lt=cutoff)
 
 
-def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:
+def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE, resolve_duplicate=None) -> SweepReport:
     """End access past ``current_period_end`` + BILLING_GRACE_PERIOD, asking Stripe first when it answers.
 
     Works through the candidates in batches of ``batch_size`` (by id, so a run always ends);
@@ -106,7 +108,7 @@ def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE)
         report.batches += 1
         report.checked += len(batch)
         if stripe.answering:
-            report.resynced += sum(_resync(stripe_id, stripe, now) for _pk, stripe_id in batch)
+            report.resynced += sum(_resync(stripe_id, stripe, now, resolve_duplicate) for _pk, stripe_id in batch)
         ended = end_expired(batch, now=now)
         report.ended += len(ended)
         report.ended_ids += [pk for pk, _stripe_id in ended]
@@ -119,13 +121,13 @@ def _next_batch(now, after_id: int, batch_size: int) -> list[tuple[int, str]]:
     return list(candidates.values_list("pk", "stripe_subscription_id")[:batch_size])
 
 
-def _resync(stripe_subscription_id: str, stripe: _Stripe, now) -> bool:
+def _resync(stripe_subscription_id: str, stripe: _Stripe, now, resolve_duplicate) -> bool:
     """Apply what Stripe says now (a renewal, or the end a lost webhook carried); True if it answered."""
     data = stripe.subscription(stripe_subscription_id)
     if data is None:
         return False
     with transaction.atomic():
-        apply_stripe_subscription(data, seen_at=now)
+        apply_stripe_subscription(data, seen_at=now, resolve_duplicate=resolve_duplicate)
     return True
 
 
@@ -171,15 +173,14 @@ def end_expired(batch: list[tuple[int, str]], *, now) -> list[tuple[int, str]]:
 # --- Duplicate subscriptions -----------------------------------------------------------------------
 
 
-def retry_unresolved_duplicates(*, now=None, limit: int = 100) -> int:
-    """Dispatch again billing.resolve_duplicate_subscription for duplicates still not refunded.
+def retry_unresolved_duplicates(*, resolve_duplicate, now=None, limit: int = 100) -> int:
+    """Dispatch ``resolve_duplicate`` (billing.resolve_duplicate_subscription) again for duplicates still not refunded.
 
     billing.lifecycle dispatches it once, after commit, and a broker outage loses it; the task
     is idempotent (Stripe idempotency keys, compare-and-set on duplicate_resolved_at), so a
-    second dispatch of one that is merely slow does no harm. Returns how many were dispatched.
+    second dispatch of one that is merely slow does no harm. Stops at the first broker failure.
+    Returns how many were dispatched.
     """
-    from billing.tasks import resolve_duplicate_subscription
-
     now = now or timezone.now()
     stale = Subscription.objects.filter(
         duplicate_of__isnull=False,
@@ -189,11 +190,7 @@ def retry_unresolved_duplicates(*, now=None, limit: int = 100) -> int:
     )
     dispatched = 0
     for pk in stale.order_by("pk").values_list("pk", flat=True)[:limit]:
-        try:
-            resolve_duplicate_subscription.delay(pk)
-        except Exception:
-            task = "billing.resolve_duplicate_subscription"
-            logger.warning("task_enqueue_failed", extra={"task": task}, exc_info=True)
+        if not publish(resolve_duplicate, pk):
             break
         dispatched += 1
     return dispatched
@@ -202,7 +199,7 @@ def retry_unresolved_duplicates(*, now=None, limit: int = 100) -> int:
 # --- Reconciliation --------------------------------------------------------------------------------
 
 
-def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
+def reconcile_subscriptions(*, now=None, resolve_duplicate=None) -> ReconciliationRun:
     """Compare every record with access with Stripe and apply Stripe's state where they differ.
 
     Also compared: records our own clock ended in the last RECHECK_ENDED_FOR (the expiry sweep
@@ -216,7 +213,7 @@ def reconcile_subscriptions(*, now=None) -> ReconciliationRun:
     stripe = _Stripe()
     try:
         for pk, stripe_id in reconciliation_candidates(now=now).values_list("pk", "stripe_subscription_id"):
-            _reconcile_one(run, stripe, pk, stripe_id, now)
+            _reconcile_one(run, stripe, pk, stripe_id, now, resolve_duplicate)
             if not stripe.answering:
                 run.outcome = ReconciliationRun.Outcome.STRIPE_UNAVAILABLE
                 break
@@ -238,10 +235,10 @@ def reconciliation_candidates(*, now=None):
         ended_at__gte=now - RECHECK_ENDED_FOR,
         duplicate_of__isnull=True,
     ) & (Q(stripe_updated_at__isnull=True) | Q(stripe_updated_at__lt=F("ended_at")))
-    return Subscription.objects.filter(Q(status__in=ACCESS_STATUSES) | ended_by_our_clock).order_by("pk")
+    return (Subscription.objects.in_access_status() | Subscription.objects.filter(ended_by_our_clock)).order_by("pk")
 
 
-def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: str, now) -> None:
+def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: str, now, resolve_duplicate) -> None:
     before = _reconciled_values(pk)
     if before is None:  # deleted since the list was read
         return
@@ -253,7 +250,7 @@ def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: 
             run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "error": "refused by Stripe"})
         return
     with transaction.atomic():
-        applied = apply_stripe_subscription(data, seen_at=now)
+        applied = apply_stripe_subscription(data, seen_at=now, resolve_duplicate=resolve_duplicate)
     if applied is None:
         run.failed += 1
         run.repairs.append({"subscription": pk, "stripe_subscription": stripe_id, "error": "not ours (owner/plan)"})

@@ -31,7 +31,7 @@ def resolve_duplicate_subscription(subscription_id: int) -> None:
 @shared_task(name="billing.sweep_expired_subscriptions", soft_time_limit=240, time_limit=270)
 def sweep_expired_subscriptions() -> None:
     try:
-        report = sweeps.sweep_expired_subscriptions()
+        report = sweeps.sweep_expired_subscriptions(resolve_duplicate=resolve_duplicate_subscription)
     except SoftTimeLimitExceeded:
         logger.warning("task", extra={"task": "billing.sweep_expired_subscriptions", "result": "time_limit"})
         return
@@ -40,7 +40,7 @@ def sweep_expired_subscriptions() -> None:
 
 @shared_task(name="billing.retry_unresolved_duplicates")
 def retry_unresolved_duplicates() -> None:
-    dispatched = sweeps.retry_unresolved_duplicates()
+    dispatched = sweeps.retry_unresolved_duplicates(resolve_duplicate=resolve_duplicate_subscription)
     extra = {"task": "billing.retry_unresolved_duplicates", "result": "done", "dispatched": dispatched}
     logger.info("task", extra=extra)
 
@@ -58,7 +58,7 @@ def retry_unresolved_duplicates() -> None:
 )
 def reconcile_subscriptions() -> None:
     try:
-        run = sweeps.reconcile_subscriptions()
+        run = sweeps.reconcile_subscriptions(resolve_duplicate=resolve_duplicate_subscription)
     except SoftTimeLimitExceeded:
         logger.warning("task", extra={"task": "billing.reconcile_subscriptions", "result": "time_limit"})
         return

@@ -9,10 +9,7 @@ from billing import selectors, services
 from billing.access import access_subscription, tier_required
 from billing.exceptions import BillingError
 from billing.models import Plan
-
-
-def _base_url(request) -> str:
-    return f"{request.scheme}://{request.get_host()}"
+from config.links import absolute_reverse
 
 
 @require_GET
@@ -28,9 +25,7 @@ def pricing(request):
 @require_POST
 def subscribe(request):
     try:
-        url = services.start_checkout(
-            user=request.user, plan_code=request.POST.get("plan", ""), base_url=_base_url(request)
-        )
+        url = services.start_checkout(user=request.user, plan_code=request.POST.get("plan", ""))
     except BillingError as error:
         messages.error(request, str(error))
         return redirect("billing_pricing")
@@ -119,7 +114,7 @@ def resume(request):
 @require_POST
 def portal(request):
     try:
-        url = services.billing_portal_url(user=request.user, return_url=_base_url(request) + "/billing/subscription/")
+        url = services.billing_portal_url(user=request.user, return_url=absolute_reverse("billing_subscription"))
     except BillingError as error:
         messages.error(request, str(error))
         return redirect("billing_subscription")

@@ -24,6 +24,8 @@ from django.shortcuts import get_object_or_404
 from djstripe.models import Event, WebhookEndpoint
 from djstripe.views import ProcessWebhookView
 
+from billing import stripe_gateway as gateway
+
 logger = logging.getLogger("gatehouse.webhooks")
 
 LOCK_WAIT_SECONDS = 10
@@ -78,13 +80,10 @@ def reprocess(trigger) -> None:
 
     On failure the trigger keeps the new error and the exception propagates to the caller.
     """
-    from djstripe.settings import djstripe_settings
-
-    api_key = djstripe_settings.get_default_api_key(trigger.json_body.get("livemode", False))
     with _customer_lock(_customer_of(trigger.json_body)):
         try:
             with transaction.atomic():
-                trigger.process(save=False, api_key=api_key)
+                gateway.reprocess_webhook_trigger(trigger)
         except Exception as error:
             trigger.exception = str(error)[: type(trigger)._meta.get_field("exception").max_length]
             trigger.traceback = traceback.format_exc()
@@ -97,8 +96,7 @@ def _customer_of(event: dict) -> str:
     obj = (event.get("data") or {}).get("object") or {}
     if obj.get("object") == "customer":
         return str(obj.get("id") or "")
-    customer = obj.get("customer")
-    return str((customer.get("id") if isinstance(customer, dict) else customer) or obj.get("id") or "")
+    return str(gateway.stripe_id(obj.get("customer")) or obj.get("id") or "")
 
 
 @contextlib.contextmanager

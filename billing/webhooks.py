@@ -11,6 +11,8 @@ from djstripe import models as djstripe_models
 from djstripe.event_handlers import djstripe_receiver
 
 from billing import lifecycle
+from billing.stripe_gateway import stripe_id
+from billing.tasks import resolve_duplicate_subscription
 
 logger = logging.getLogger("gatehouse.billing")
 
@@ -49,7 +51,9 @@ def apply_mirrored_subscription(subscription_id: str | None) -> None:
     if mirror is None:
         logger.info("subscription_not_mirrored", extra={"stripe_subscription": subscription_id})
         return
-    lifecycle.apply_stripe_subscription(mirror.stripe_data, seen_at=mirror.djstripe_updated)
+    lifecycle.apply_stripe_subscription(
+        mirror.stripe_data, seen_at=mirror.djstripe_updated, resolve_duplicate=resolve_duplicate_subscription
+    )
 
 
 @djstripe_receiver(SUBSCRIPTION_EVENTS)
@@ -60,7 +64,7 @@ def on_subscription_event(sender, event, **kwargs):
 @djstripe_receiver("checkout.session.completed")
 def on_checkout_completed(sender, event, **kwargs):
     subscription = event.data["object"].get("subscription")
-    apply_mirrored_subscription(subscription.get("id") if isinstance(subscription, dict) else subscription)
+    apply_mirrored_subscription(stripe_id(subscription))
 
 
 @djstripe_receiver("invoice.paid")

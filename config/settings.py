@@ -388,7 +388,6 @@ if PRODUCTION and STRIPE_SECRET_KEY and not STRIPE_LIVE_MODE and not _strict_boo
 # Pinned: dj-stripe 2.11's default, the version its sync code was written against.
 STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-05-27.dahlia")
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
-BILLING_CONFIGURED = bool(STRIPE_SECRET_KEY)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # Access continues this long past current_period_end before the expiry sweep ends it.

@@ -25,12 +25,12 @@ def test_the_home_page_for_a_signed_in_user_costs_two_queries(client, user, djan
     assert "alice" in response.content.decode()
 
 
-@override_settings(BILLING_CONFIGURED=False)
+@override_settings(STRIPE_SECRET_KEY="")
 def test_every_page_says_when_billing_is_not_configured(client):
     assert BILLING_NOTICE in client.get("/").content.decode()
 
 
-@override_settings(BILLING_CONFIGURED=True)
+@override_settings(STRIPE_SECRET_KEY="sk_test_configured")
 def test_the_billing_notice_is_gone_once_stripe_is_configured(client):
     assert BILLING_NOTICE not in client.get("/").content.decode()
 

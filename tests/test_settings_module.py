@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import identify_hasher, make_password
 from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from billing import stripe_gateway
 
 SETTINGS = str(Path(__file__).resolve().parents[1] / "config" / "settings.py")
 VARIABLES = (
@@ -55,7 +58,8 @@ def test_the_embedded_default_needs_no_environment(read_settings):
     assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert settings["CELERY_TASK_ALWAYS_EAGER"] is True
     assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
-    assert settings["BILLING_CONFIGURED"] is False
+    with override_settings(STRIPE_SECRET_KEY=settings["STRIPE_SECRET_KEY"]):
+        assert stripe_gateway.is_configured() is False
 
 
 def test_production_starts_with_everything_it_needs(read_settings):
@@ -167,4 +171,5 @@ def test_argon2_is_installed_and_hashes():
 
 
 def test_billing_is_configured_only_with_a_stripe_key(read_settings):
-    assert read_settings(STRIPE_SECRET_KEY="sk_test_123")["BILLING_CONFIGURED"] is True
+    with override_settings(STRIPE_SECRET_KEY=read_settings(STRIPE_SECRET_KEY="sk_test_123")["STRIPE_SECRET_KEY"]):
+        assert stripe_gateway.is_configured() is True

@@ -1,6 +1,7 @@
 from django import template
 
 from billing.access import has_access as _has_access
+from billing.money import format_money
 
 register = template.Library()
 
@@ -15,7 +16,4 @@ def has_access(context, tier):
 @register.filter
 def cents(amount, currency="usd"):
     """{{ 1900|cents:"usd" }} -> 19.00 USD"""
-    try:
-        return f"{int(amount) / 100:,.2f} {str(currency).upper()}"
-    except (TypeError, ValueError):
-        return ""
+    return format_money(amount, currency)

@@ -4,9 +4,8 @@ from tests.billing.fake_billing import make_webhook_endpoint, subscribe_through_
 
 
 @pytest.fixture
-def fake(db, fake_stripe_settings, settings):
-    """The loopback fake Stripe with billing configured and the paid demo plans on sale."""
-    settings.BILLING_CONFIGURED = True
+def fake(db, fake_stripe_settings):
+    """The loopback fake Stripe with billing configured (its key) and the paid demo plans on sale."""
     sync_plans("pro-monthly", "business-monthly")
     return fake_stripe_settings
 

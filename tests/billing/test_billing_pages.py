@@ -13,8 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(fake_stripe_settings, settings):
-    settings.BILLING_CONFIGURED = True
+def fake(fake_stripe_settings):
     return fake_stripe_settings
 
 

@@ -128,7 +128,7 @@ def test_resuming_while_stripe_fails_is_a_message_and_changes_nothing(alice, fak
 def test_a_timeout_is_a_message_and_changes_nothing(alice, fake, subscribed, monkeypatch):
     remote, record = subscribed
     before = row(record)
-    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    monkeypatch.setattr(stripe, "default_http_client", stripe.RequestsClient(timeout=0.2))
     fake.timeout_next(seconds=0.5)
 
     response = alice.post(CANCEL_URL, follow=True)
@@ -140,7 +140,7 @@ def test_a_timeout_is_a_message_and_changes_nothing(alice, fake, subscribed, mon
 
 def test_after_a_lost_answer_canceling_again_puts_both_sides_in_step(alice, fake, subscribed, monkeypatch):
     remote, record = subscribed
-    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    monkeypatch.setattr(stripe, "default_http_client", stripe.RequestsClient(timeout=0.2))
     fake.timeout_next(seconds=0.5, process=True)  # Stripe did it; the answer was lost
     alice.post(CANCEL_URL, follow=True)
     assert remote_flag(fake, remote["id"]) is True

@@ -21,7 +21,8 @@ TROUBLE = "Stripe is having trouble. Please try again in a few minutes."
 
 @pytest.fixture
 def fake(fake_stripe_settings, settings):
-    settings.BILLING_CONFIGURED = True
+    # Links that leave the site (Stripe's redirects) come from SITE_URL, here the test client's host.
+    settings.SITE_URL = "http://testserver"
     sync_plans("pro-monthly", "business-monthly")
     fake_stripe_settings.requests.clear()
     return fake_stripe_settings
@@ -37,7 +38,7 @@ def frozen_minute(monkeypatch):
 
 @pytest.fixture
 def short_timeout(monkeypatch):
-    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    monkeypatch.setattr(stripe, "default_http_client", stripe.RequestsClient(timeout=0.2))
 
 
 def subscribe(client, plan="pro-monthly", **kwargs):
@@ -90,6 +91,19 @@ def test_subscribing_sends_the_user_to_a_stripe_checkout_for_the_plan(alice, use
         1900,
     )
     assert not Subscription.objects.filter(user=user).exists()  # access comes with the webhook
+
+
+def test_stripes_return_urls_come_from_site_url_not_from_the_host_header(alice, fake, settings):
+    settings.SITE_URL = "https://gatehouse.example.com"
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example.com"]
+
+    subscribe(alice, HTTP_HOST="evil.example.com")
+
+    (call,) = fake.calls("POST", "/v1/checkout/sessions")
+    assert call.params["success_url"] == (
+        "https://gatehouse.example.com/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
+    )
+    assert call.params["cancel_url"] == "https://gatehouse.example.com/billing/pricing/?checkout=canceled"
 
 
 def test_a_double_click_reuses_the_same_checkout_session(alice, user, fake, frozen_minute):

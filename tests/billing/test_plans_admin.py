@@ -160,7 +160,7 @@ def test_saving_again_after_a_failure_reuses_the_product_stripe_already_made(adm
 
 
 def test_a_stripe_timeout_on_create_is_a_form_error(admin_client, fake, monkeypatch):
-    monkeypatch.setattr("billing.stripe_gateway._client", stripe.RequestsClient(timeout=0.2))
+    monkeypatch.setattr(stripe, "default_http_client", stripe.RequestsClient(timeout=0.2))
     fake.timeout_next(seconds=0.5)
 
     response = admin_client.post(ADD_URL, TEAM)

@@ -29,7 +29,8 @@ def paid_months(client, user, fake, months: int) -> list[dict]:
 # --- portal ----------------------------------------------------------------------------------------
 
 
-def test_the_portal_button_opens_a_stripe_billing_portal_session(alice, user, fake):
+def test_the_portal_button_opens_a_stripe_billing_portal_session(alice, user, fake, settings):
+    settings.SITE_URL = "http://testserver"  # the return URL comes from SITE_URL: here the test client's host
     subscribe_through_fake(alice, user, fake)
     fake.requests.clear()
 
@@ -43,6 +44,18 @@ def test_the_portal_button_opens_a_stripe_billing_portal_session(alice, user, fa
     customer = Customer.objects.get(subscriber=user)
     assert call.params == {"customer": customer.id, "return_url": "http://testserver/billing/subscription/"}
     assert session["customer"] == customer.id
+
+
+def test_the_portals_return_url_comes_from_site_url_not_from_the_host_header(alice, user, fake, settings):
+    subscribe_through_fake(alice, user, fake)
+    settings.SITE_URL = "https://gatehouse.example.com"
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example.com"]
+    fake.requests.clear()
+
+    alice.post("/billing/portal/", HTTP_HOST="evil.example.com")
+
+    (call,) = fake.calls("POST", "/v1/billing_portal/sessions")
+    assert call.params["return_url"] == "https://gatehouse.example.com/billing/subscription/"
 
 
 def test_the_portal_without_a_billing_account_explains(alice, fake):

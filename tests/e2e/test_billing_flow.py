@@ -26,10 +26,10 @@ SCREENSHOT_FOLDER = "billing"
 
 
 @pytest.fixture
-def pro_on_sale(fake_stripe_settings, settings):
+def pro_on_sale(fake_stripe_settings, settings, live_server):
+    settings.SITE_URL = live_server.url  # Checkout's success URL is built from SITE_URL
     # Transactional tests flush the tables, the migrations' demo plans included: seed them again.
     import_module("billing.migrations.0002_demo_plans").seed_demo_plans(apps, None)
-    settings.BILLING_CONFIGURED = True
     plan = Plan.objects.get(code="pro-monthly")
     services.save_plan(plan=plan, previous=Plan.objects.get(pk=plan.pk))
     return plan

@@ -28,7 +28,7 @@ SIZES = pytest.mark.parametrize(("others", "invoices"), [(1, 1), (30, 20)], ids=
 @pytest.fixture
 def configured(settings):
     """Billing configured as in the bench; paid plans synced-looking (no page calls Stripe)."""
-    settings.BILLING_CONFIGURED = True
+    settings.STRIPE_SECRET_KEY = "sk_test_configured"  # billing configured: stripe_gateway.is_configured()
     for code in ("pro-monthly", "business-monthly"):
         Plan.objects.filter(code=code).update(stripe_product_id=f"prod_{code}", stripe_price_id=f"price_{code}")
 

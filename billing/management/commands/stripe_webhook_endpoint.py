@@ -112,10 +112,7 @@ class Command(BaseCommand):
 
     def _save(self, data: dict, secret: str) -> WebhookEndpoint:
         with transaction.atomic():
-            endpoint = gateway.call(
-                "webhook_endpoint.mirror",
-                lambda **opts: WebhookEndpoint.sync_from_stripe_data(data, api_key=opts["api_key"]),
-            )
+            endpoint = gateway.mirror_webhook_endpoint(data)
             endpoint.secret = secret
             endpoint.save(update_fields=["secret"])
         return endpoint
