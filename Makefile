@@ -49,9 +49,14 @@ bench: $(VENV)/.installed-bench
 	}
 	$(BIN)/python bench/run.py
 
+# Style, then the architecture: import contracts (pyproject.toml [tool.importlinter]) and no code
+# written twice (six or more lines) in the apps and config, migrations aside.
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 --ignore=migrations \
+		--ignore-imports=yes --ignore-signatures=yes --score=no accounts billing mail config
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

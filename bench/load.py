@@ -3,7 +3,7 @@
 10,000 users (each with a Profile and a verified EmailAddress, as every real sign-up has), the 3
 demo plans from the data migration, 5,000 access records (billing.Subscription) with their
 dj-stripe Customer and one invoice each, and the measured user with 20 invoices. Called by
-bench/run.py after Django is set up with config.bench_settings.
+bench/run.py after Django is set up with bench.settings.
 """
 
 import random

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/profile.py /billing/pricing/ [requests] [--post-json '{...}'] [--bearer] [--session]
 
-Runs the request through Django's test client with config.bench_settings (production settings),
+Runs the request through Django's test client with bench.settings (production settings),
 as the measured user, after a warm-up, and prints pyinstrument's call tree. Used to find what a
 row that misses its target spends its time on (bench/notes.md).
 """

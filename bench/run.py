@@ -2,7 +2,7 @@
 
 Steps: recreate the bench database, migrate, collect static files, load realistic data
 (bench/load.py), time the configured password hasher in-process, start gunicorn with
-config.bench_settings, run every row with wrk (the baselines first and again last), read each
+bench.settings, run every row with wrk (the baselines first and again last), read each
 worker's peak RSS, and write BENCHMARKS.md. Rows whose feature is not on this branch yet are
 listed as not measured. Run with the project's venv from the repository root.
 """
@@ -56,7 +56,7 @@ def bench_env(extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "STRIPE_"))}
     env.update(
         DJANGO_ENV="production",
-        DJANGO_SETTINGS_MODULE="config.bench_settings",
+        DJANGO_SETTINGS_MODULE="bench.settings",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"{DB_SERVER}/{DB_NAME}",
@@ -545,7 +545,7 @@ def write_report(rows: list[Row], ctx: dict, started: float) -> bool:
         "## Method",
         "",
         f"- gunicorn, {WORKERS} sync workers (2 × cores + 1), the image's flags without `--max-requests`; "
-        "`DJANGO_ENV=production`, `DEBUG=False`, `config.bench_settings` (production settings with plain HTTP on "
+        "`DJANGO_ENV=production`, `DEBUG=False`, `bench.settings` (production settings with plain HTTP on "
         "loopback, API rate limits raised but still counted in Redis, the bench-only URLconf with the baselines).",
         f"- PostgreSQL database `{DB_NAME}` (dropped and recreated, migrated), Redis `{REDIS_URL}` (flushed), "
         "all on 127.0.0.1.",

@@ -1,4 +1,4 @@
-"""The bench-only URLconf (config.bench_settings): every real route, plus the two baselines.
+"""The bench-only URLconf (bench.settings): every real route, plus the two baselines.
 
 Never included by config.urls: the baselines exist only while `make bench` runs.
 """

@@ -2,7 +2,7 @@
 
 Setup (in bench/run.py's process, before gunicorn starts): the fake Stripe from tests/fake_stripe
 runs in a thread for the whole bench and answers dj-stripe's re-fetches from gunicorn too
-(config.bench_settings points the SDK at it when BENCH_STRIPE_API_BASE is set). A few users
+(bench.settings points the SDK at it when BENCH_STRIPE_API_BASE is set). A few users
 subscribe through the app's own Checkout and the fake completes and renews their subscriptions;
 every event is delivered to the app, so the mirror and our access records are as in production.
 

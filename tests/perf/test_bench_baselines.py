@@ -17,7 +17,7 @@ def test_the_real_urlconf_does_not_route_the_baselines(path):
 
 @override_settings(ROOT_URLCONF="bench.urls")
 def test_the_template_baseline_renders_a_plan_with_one_query(client, settings, django_assert_num_queries):
-    templates = copy.deepcopy(settings.TEMPLATES)  # as config.bench_settings adds the bench's templates
+    templates = copy.deepcopy(settings.TEMPLATES)  # as bench.settings adds the bench's templates
     templates[0]["DIRS"] = [*templates[0]["DIRS"], settings.BASE_DIR / "bench" / "templates"]
     settings.TEMPLATES = templates
 

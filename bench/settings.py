@@ -14,7 +14,7 @@ from config.settings import *  # noqa: F403
 from config.settings import BASE_DIR, PRODUCTION, TEMPLATES
 
 if not PRODUCTION:
-    raise RuntimeError("config.bench_settings measures the production settings: set DJANGO_ENV=production.")
+    raise RuntimeError("bench.settings measures the production settings: set DJANGO_ENV=production.")
 
 ROOT_URLCONF = "bench.urls"
 TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench" / "templates"]
