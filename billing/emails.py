@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from allauth.account.adapter import get_adapter
 
 from accounts.services import current_site
+from billing.models import Subscription
 from billing.money import format_money
 from config.links import absolute_reverse
 from mail import outbox
@@ -69,8 +70,6 @@ def subscriptions_ended(ended: list[tuple[int, str]]) -> int:
 @renderer(ENDED_RENDERER)
 def render_ended(subscription_id: int):
     """The "ended" mail as of now; None if the record has access again (a late renewal) or is gone."""
-    from billing.models import Subscription
-
     subscription = Subscription.objects.select_related("user", "plan").filter(pk=subscription_id).first()
     if subscription is None or subscription.grants_access:
         return None

@@ -91,31 +91,6 @@ def record_stripe_answer(remote, *, resolve_duplicate=None) -> Subscription | No
         return apply_stripe_subscription(data, seen_at=timezone.now(), resolve_duplicate=resolve_duplicate)
 
 
-def end_access(subscription: Subscription, *, reason: str) -> bool:
-    """End one access record now (compare-and-set); True if this call ended it, and then mail once."""
-    now = timezone.now()
-    with transaction.atomic():
-        ended = (
-            Subscription.objects.in_access_status()
-            .filter(pk=subscription.pk)
-            .update(status=SubscriptionStatus.CANCELED, ended_at=now, updated_at=now)
-        )
-        if not ended:
-            return False
-        subscription.refresh_from_db()
-        if subscription.duplicate_of_id is None:
-            emails.subscription_ended(subscription)
-        logger.info(
-            "subscription_access_ended",
-            extra={
-                "subscription": subscription.pk,
-                "stripe_subscription": subscription.stripe_subscription_id,
-                "reason": reason,
-            },
-        )
-    return True
-
-
 def invoice_paid(invoice: dict) -> None:
     """A paid renewal invoice mails a receipt (the subscription's own state comes from its events)."""
     if invoice.get("billing_reason") != "subscription_cycle":

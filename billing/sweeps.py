@@ -134,8 +134,8 @@ def _resync(stripe_subscription_id: str, stripe: _Stripe, now, resolve_duplicate
 def end_expired(batch: list[tuple[int, str]], *, now) -> list[tuple[int, str]]:
     """End the batch's records (id, Stripe id) still expired with access; the ones this call ended.
 
-    The batch form of billing.lifecycle.end_access (same compare-and-set, same keyed "ended"
-    mail), so a batch costs the same few queries whatever its size: one UPDATE ... WHERE id IN
+    One compare-and-set for the whole batch, with the same keyed "ended" mail as a webhook's end,
+    so a batch costs the same few queries whatever its size: one UPDATE ... WHERE id IN
     (batch) AND status IN (access) AND current_period_end < cutoff RETURNING id. A record that a
     webhook, a re-sync or another sweep moved first is not matched ("0 rows" for it), so each
     record is ended, and mailed about, once. The mails are stored in one INSERT and rendered when

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import Profile, User
+from accounts.services import is_verified
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -19,8 +20,6 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_is_verified(self, user) -> bool:
-        from accounts.services import is_verified
-
         return is_verified(user)
 
 

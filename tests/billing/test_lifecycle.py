@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.core import mail
 from django.utils import timezone
 
-from billing.lifecycle import apply_stripe_subscription, end_access
+from billing.lifecycle import apply_stripe_subscription
 from billing.models import Subscription
 from tests.billing.fake_billing import start_checkout
 
@@ -69,16 +69,3 @@ def test_a_subscription_that_is_not_ours_is_ignored(alice, fake):
     assert apply_stripe_subscription(stranger, seen_at=timezone.now()) is None
     assert apply_stripe_subscription(unknown_price, seen_at=timezone.now()) is None
     assert not Subscription.objects.exists()
-
-
-def test_end_access_ends_once_and_mails_once(alice, fake, committing):
-    record = apply_stripe_subscription(paid_subscription(alice, fake), seen_at=timezone.now())
-    mail.outbox.clear()
-
-    with committing():
-        assert end_access(record, reason="period_over") is True
-        assert end_access(record, reason="period_over") is False
-
-    record.refresh_from_db()
-    assert (record.status, record.grants_access) == ("canceled", False)
-    assert [m.subject for m in mail.outbox] == ["[Gatehouse] Your Pro subscription has ended"]
