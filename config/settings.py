@@ -122,6 +122,7 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "accounts.api.ratelimit.ApiRateLimitMiddleware",
+    "accounts.api.sessions.TokenOnlyApiMiddleware",  # after Session/MessageMiddleware: /api/ is token-only
 ]
 
 ROOT_URLCONF = "config.urls"

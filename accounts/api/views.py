@@ -251,6 +251,7 @@ class SocialLoginView(PublicView):
     """Start Google's or GitHub's web flow for the app; it ends at the app's redirect URI with a code."""
 
     provider_id = ""
+    uses_browser_session = True  # the flow's state lives in the browser's session (accounts.api.sessions)
 
     @extend_schema(
         parameters=[OpenApiParameter("next", str, required=True, description="The app's redirect URI (allow-listed).")],
@@ -288,6 +289,7 @@ class SocialCompleteView(APIView):
     """Where allauth lands after the provider: swap the web session for a one-time code for the app."""
 
     authentication_classes = [SessionAuthentication]  # the browser session is the credential here
+    uses_browser_session = True
 
     @extend_schema(exclude=True)
     def get(self, request):
