@@ -29,7 +29,10 @@ class RequestOnlySession(SessionBase):
         self.modified = True
 
     def save(self, must_create=False):
-        pass
+        # A key, so that code which saves to learn it (allauth's usersessions, after an API password
+        # change) goes on; the key names nothing stored, and allauth purges a record of it unseen.
+        if self._session_key is None:
+            self._session_key = self._get_new_session_key()
 
     def delete(self, session_key=None):
         self._session_cache = {}

@@ -73,3 +73,15 @@ def test_it_leaves_a_portal_session_that_calls_the_api_alone(client, user):
     assert list(Session.objects.values_list("session_key", flat=True)) == [session_key]
     assert client.get("/accounts/email/").status_code == 200  # still signed in to the portal
     assert login(APIClient())["token"]
+
+
+def test_it_changes_the_password_without_a_session(api, user):
+    tokens = login(api)
+    response = bearer(APIClient(), tokens["token"]).post(
+        "/api/change-password",
+        {"old_password": DEFAULT_PASSWORD, "new_password": "another-long-unusual-passphrase-77"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert_token_only(response)
+    assert bearer(APIClient(), tokens["token"]).get("/api/me").status_code == 200
