@@ -19,6 +19,13 @@ class InvalidRefreshToken(AccountError):
     status_code = 401
 
 
+class RefreshTokenNotYours(AccountError):
+    """Logout was given a refresh token of another account (or none of ours); the caller's own login ended."""
+
+    status_code = 403
+    message = "This refresh token is not one of yours. This login has been signed out."
+
+
 class InvalidCredentials(AccountError):
     status_code = 401
     message = "Invalid email or password"

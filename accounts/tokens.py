@@ -21,7 +21,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from accounts.exceptions import InvalidRefreshToken
+from accounts.exceptions import InvalidRefreshToken, RefreshTokenNotYours
 from accounts.models import TokenFamily, User
 
 FAMILY_CLAIM = "fam"
@@ -152,6 +152,23 @@ def _revoke(families, reason: str) -> int:
 
 def revoke_family(family_id, *, user: User, reason: str = TokenFamily.RevokedReason.LOGOUT) -> int:
     return _revoke(TokenFamily.objects.filter(pk=family_id, user=user), reason)
+
+
+def log_out(*, user: User, family_id, refresh_token: str | None = None) -> None:
+    """End the caller's login (the family of its access token), and the login of the refresh token
+    it names, which must be one of the user's own.
+
+    The caller's login ends even when the refresh token is refused: whoever asked to sign out is
+    signed out, and nobody else is.
+    """
+    revoke_family(family_id, user=user)
+    if refresh_token is None:
+        return
+    named = family_of(refresh_token)
+    if named is None or not TokenFamily.objects.filter(pk=named, user=user).exists():
+        raise RefreshTokenNotYours()
+    if named != str(family_id):
+        revoke_family(named, user=user)
 
 
 def revoke_all(user: User, *, reason: str, keep_family=None) -> int:

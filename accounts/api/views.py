@@ -44,6 +44,7 @@ from accounts.exceptions import (
     InvalidRefreshToken,
     ProviderNotConfigured,
     RedirectNotAllowed,
+    RefreshTokenNotYours,
     WrongPassword,
 )
 from accounts.models import User
@@ -134,11 +135,11 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=RefreshInput, responses={204: None}, tags=["auth"])
+    @raises(RefreshTokenNotYours)
     def post(self, request):
         data = _valid(RefreshInput, request)
         raw = data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
-        family = (tokens.family_of(raw) if raw else None) or request.auth.get(tokens.FAMILY_CLAIM)
-        tokens.revoke_family(family, user=request.user)
+        tokens.log_out(user=request.user, family_id=request.auth.get(tokens.FAMILY_CLAIM), refresh_token=raw or None)
         response = Response(status=status.HTTP_204_NO_CONTENT)
         response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=settings.REFRESH_COOKIE_PATH, samesite="Lax")
         return response

@@ -222,3 +222,54 @@ def test_concurrent_logins_of_one_user_all_succeed(user):
         thread.join()
     assert statuses == [200] * 4
     assert TokenFamily.objects.filter(user=user).count() == 4
+
+
+# --- Logout with a refresh token ---------------------------------------------------------------
+
+NOT_YOURS = {"detail": "This refresh token is not one of yours. This login has been signed out."}
+
+
+def test_it_refuses_to_log_out_with_someone_elses_refresh_token_and_still_ends_the_callers_login(api, user):
+    from tests.factories import UserFactory
+
+    UserFactory(username="bob", email="bob@example.com")
+    alice = login(api)
+    bob = login(APIClient(), "bob")
+
+    response = bearer(APIClient(), alice["token"]).post(
+        "/api/logout", {"refresh_token": bob["refresh_token"]}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert response.json() == NOT_YOURS
+    # Bob's login is untouched; Alice's, who asked to sign out, has ended.
+    assert refresh(APIClient(), bob["refresh_token"]).status_code == 200
+    assert bearer(APIClient(), alice["token"]).get("/api/me").status_code == 401
+    assert refresh(APIClient(), alice["refresh_token"]).status_code == 401
+    assert TokenFamily.objects.get(user=user).revoked_reason == TokenFamily.RevokedReason.LOGOUT
+
+
+def test_it_refuses_a_refresh_token_that_is_not_one_of_ours_and_still_ends_the_callers_login(api, user):
+    alice = login(api)
+
+    response = bearer(APIClient(), alice["token"]).post("/api/logout", {"refresh_token": "not-a-token"}, format="json")
+
+    assert response.status_code == 403
+    assert response.json() == NOT_YOURS
+    assert bearer(APIClient(), alice["token"]).get("/api/me").status_code == 401
+
+
+def test_it_ends_the_callers_login_and_the_one_whose_refresh_token_it_gave(api, user):
+    phone = login(api)
+    tablet = login(APIClient())
+    laptop = login(APIClient())
+
+    response = bearer(APIClient(), phone["token"]).post(
+        "/api/logout", {"refresh_token": tablet["refresh_token"]}, format="json"
+    )
+
+    assert response.status_code == 204
+    for ended in (phone, tablet):
+        assert bearer(APIClient(), ended["token"]).get("/api/me").status_code == 401
+        assert refresh(APIClient(), ended["refresh_token"]).status_code == 401
+    assert refresh(APIClient(), laptop["refresh_token"]).status_code == 200
