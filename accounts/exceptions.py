@@ -31,6 +31,18 @@ class InvalidCredentials(AccountError):
     message = "Invalid email or password"
 
 
+class TooManyLoginAttempts(AccountError):
+    """allauth's per-account limit on failed password sign-ins, shared with the portal: the account
+    is locked for a while, whatever password comes next."""
+
+    status_code = 429
+    message = "Too many failed login attempts. Try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidIdToken(AccountError):
     """A provider's ID token that does not verify."""
 

@@ -61,6 +61,15 @@ def active_family(family_id) -> TokenFamily | None:
     )
 
 
+def request_family(request, family_id) -> TokenFamily | None:
+    """active_family(), asked once per request: the API's rate limiter and its authentication both
+    want the bearer's login, and the second asks for free."""
+    known = request.__dict__.setdefault("_token_families", {})
+    if family_id not in known:
+        known[family_id] = active_family(family_id)
+    return known[family_id]
+
+
 def start_login(user: User) -> TokenPair:
     """A new login: a new family and its first pair of tokens."""
     with transaction.atomic():

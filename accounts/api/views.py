@@ -45,6 +45,7 @@ from accounts.exceptions import (
     ProviderNotConfigured,
     RedirectNotAllowed,
     RefreshTokenNotYours,
+    TooManyLoginAttempts,
     WrongPassword,
 )
 from accounts.models import User
@@ -102,7 +103,7 @@ class RegisterView(PublicView):
 
 class LoginView(PublicView):
     @extend_schema(request=LoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
-    @raises(InvalidCredentials, AccountDisabled)
+    @raises(InvalidCredentials, AccountDisabled, TooManyLoginAttempts)
     def post(self, request):
         data = _valid(LoginInput, request)
         user = services.authenticate_with_password(
