@@ -3,8 +3,8 @@
 A bearer token keys a bucket only when it is a live token of a live login, and then the bucket is
 that login's (its TokenFamily), so a phone behind a shared NAT has its own, while the new tokens
 each refresh mints share it. Anything else counts against the client IP (allauth's trusted-proxy
-logic): a made-up header, a token of a login that was revoked or has expired, a refresh token
-sent as a bearer. Rotating tokens or garbage headers can't dodge a limit.
+logic): a made-up header, a token of a login that was revoked or has expired or whose user was
+deactivated, a refresh token sent as a bearer. Rotating tokens or garbage headers can't dodge a limit.
 """
 
 import math
@@ -36,7 +36,7 @@ def _bearer_login(request):
 
 def client_key(request) -> str:
     family = _bearer_login(request)
-    if family is not None:
+    if family is not None and family.user.is_active:
         return f"login:{family.pk}"
     return "ip:" + get_adapter(request).get_client_ip(request)
 

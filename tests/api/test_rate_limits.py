@@ -133,6 +133,19 @@ def test_it_puts_a_revoked_logins_token_in_the_client_ip_bucket(db):
     assert response.status_code == 429
 
 
+def test_it_puts_a_deactivated_users_token_in_the_client_ip_bucket(db):
+    from accounts.models import User
+
+    UserFactory(username="alice", email="alice@example.com")
+    with override_settings(API_RATE_LIMIT_DEFAULT="1000/m"):
+        tokens = login(APIClient(), "alice")
+    User.objects.update(is_active=False)  # even were a family of theirs left unrevoked
+    api = APIClient()
+    hit(api, 5)
+
+    assert hit(api, 1, HTTP_AUTHORIZATION=f"Bearer {tokens['token']}")[0].status_code == 429
+
+
 def test_it_gives_the_tokens_of_one_login_one_bucket(db):
     UserFactory(username="alice", email="alice@example.com")
     with override_settings(API_RATE_LIMIT_DEFAULT="1000/m"):
