@@ -44,3 +44,31 @@ def consume_rate_limit(request: HttpRequest, *, action: str, key: str) -> bool:
 def current_request() -> HttpRequest | None:
     """The request allauth is handling (it sets it for the length of its views and flows)."""
     return context.request
+
+
+# --- Failed password logins: allauth's per-account counter (ACCOUNT_RATE_LIMITS["login_failed"]) ---
+# Imported here, not at the top, to keep this module's earlier part as it was (append-only).
+
+
+def login_failed_counter_key(request: HttpRequest, credentials: dict) -> str:
+    """The key allauth's `login_failed` limit counts a sign-in's failures under (its adapter's
+    `_get_login_attempts_cache_key`: the site and the login as typed, lower-cased)."""
+    from allauth.account.adapter import get_adapter
+
+    return get_adapter(request)._get_login_attempts_cache_key(request, **credentials)
+
+
+def login_failed_retry_after(request: HttpRequest, *, key: str) -> float:
+    """Seconds until allauth's `login_failed` limit for ``key`` (and this client's IP) allows a try."""
+    import time
+
+    from allauth.core.internal import ratelimit as core
+    from django.core.cache import cache
+
+    now, wait = time.time(), 0.0
+    for rate in core.get_rates(app="allauth.account", action="login_failed"):
+        cache_key = core.get_cache_key(request, app="allauth.account", action="login_failed", rate=rate, key=key)
+        allowed, history = core.apply_rate(cache.get(cache_key, []), now, rate, dry_run=True)
+        if not allowed and history:
+            wait = max(wait, history[-1] + rate.duration - now)  # when the oldest counted failure ages out
+    return wait

@@ -19,9 +19,28 @@ class InvalidRefreshToken(AccountError):
     status_code = 401
 
 
+class RefreshTokenNotYours(AccountError):
+    """Logout was given a refresh token of another account (or none of ours); the caller's own login ended."""
+
+    status_code = 403
+    message = "This refresh token is not one of yours. This login has been signed out."
+
+
 class InvalidCredentials(AccountError):
     status_code = 401
     message = "Invalid email or password"
+
+
+class TooManyLoginAttempts(AccountError):
+    """allauth's per-account limit on failed password sign-ins, shared with the portal: the account
+    is locked for a while, whatever password comes next."""
+
+    status_code = 429
+    message = "Too many failed login attempts. Try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 0):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvalidIdToken(AccountError):

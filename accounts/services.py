@@ -10,20 +10,18 @@ import jwt
 from allauth.account import app_settings as allauth_settings
 from allauth.account import signals
 from allauth.account.adapter import get_adapter as get_account_adapter
-from allauth.account.forms import ResetPasswordForm, SignupForm, default_token_generator
+from allauth.account.forms import LoginForm, ResetPasswordForm, SignupForm, default_token_generator
 from allauth.account.models import EmailAddress, get_emailconfirmation_model
 from allauth.account.utils import url_str_to_user_pk
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.usersessions.adapter import get_adapter as get_sessions_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sites.requests import RequestSite
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts import allauth_internals, tokens
@@ -36,6 +34,7 @@ from accounts.exceptions import (
     InvalidIdToken,
     InvalidKey,
     ProviderNotConfigured,
+    TooManyLoginAttempts,
     WrongPassword,
 )
 from accounts.models import LoginCode, SocialHandoff, TokenFamily, User
@@ -312,19 +311,23 @@ def end_other_logins(*, user: User, keep_session_key: str | None = None, keep_to
 
 
 def authenticate_with_password(*, request, login: str, password: str) -> User:
-    """The API's password sign-in, by email address or username.
+    """The API's password sign-in, by email address or username, through the portal's own form.
 
-    Django's backend refuses an inactive user without saying why: "disabled" is told only to
-    someone who knows the password; everyone else hears "invalid".
+    allauth's LoginForm counts each failure in the portal's per-account counter (ACCOUNT_RATE_LIMITS
+    "login_failed") and refuses a locked account whatever the password. allauth hands an inactive
+    user back only to someone who gave its password: "disabled" is told only to them; everyone else
+    hears "invalid".
     """
-    login = login.strip()
-    credentials = {"email": login} if "@" in login else {"username": login}
-    user = authenticate(request, password=password, **credentials)
-    if user is not None:
-        return user
-    candidate = User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first()
-    if candidate is not None and not candidate.is_active and candidate.check_password(password):
-        raise AccountDisabled()
+    form = LoginForm(data={"login": login, "password": password}, request=request)
+    if form.is_valid():
+        if not form.user.is_active:
+            raise AccountDisabled()
+        return form.user
+    for refusal in form.errors.as_data().get(NON_FIELD_ERRORS, []):
+        if refusal.code == "too_many_login_attempts":
+            key = allauth_internals.login_failed_counter_key(request, form.user_credentials())
+            wait = allauth_internals.login_failed_retry_after(request, key=key)
+            raise TooManyLoginAttempts(refusal.messages[0], retry_after=wait)
     raise InvalidCredentials()
 
 

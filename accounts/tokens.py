@@ -3,9 +3,14 @@
 Rotation blacklists the presented refresh token (simplejwt's token_blacklist tables) and issues
 the next one in the same family. Presenting a refresh token that was already rotated means it
 was copied: the family is revoked, so the thief's and the owner's newest tokens die together.
+The one exception is a race, not a copy: presented again within REFRESH_REUSE_GRACE_SECONDS while
+its successor is unused, it gets that same successor again (re-minted from the successor's stored
+claims; the database keeps only a fingerprint of each refresh token).
 """
 
+import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,12 +24,13 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
-from rest_framework_simplejwt.utils import datetime_from_epoch
+from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
-from accounts.exceptions import InvalidRefreshToken
+from accounts.exceptions import InvalidRefreshToken, RefreshTokenNotYours
 from accounts.models import TokenFamily, User
 
 FAMILY_CLAIM = "fam"
+SUCCESSOR_NAMESPACE = uuid.UUID("5d0b7f0e-6c1a-4d8e-9a57-3f3c2b1e9d40")  # _successor_jti's, fixed forever
 security_log = logging.getLogger("gatehouse.security")
 
 
@@ -61,6 +67,15 @@ def active_family(family_id) -> TokenFamily | None:
     )
 
 
+def request_family(request, family_id) -> TokenFamily | None:
+    """active_family(), asked once per request: the API's rate limiter and its authentication both
+    want the bearer's login, and the second asks for free."""
+    known = request.__dict__.setdefault("_token_families", {})
+    if family_id not in known:
+        known[family_id] = active_family(family_id)
+    return known[family_id]
+
+
 def start_login(user: User) -> TokenPair:
     """A new login: a new family and its first pair of tokens."""
     with transaction.atomic():
@@ -70,8 +85,10 @@ def start_login(user: User) -> TokenPair:
         return _issue(family)
 
 
-def _issue(family: TokenFamily) -> TokenPair:
+def _issue(family: TokenFamily, *, jti: str | None = None) -> TokenPair:
     refresh = RefreshToken()
+    if jti:
+        refresh[api_settings.JTI_CLAIM] = jti
     refresh[api_settings.USER_ID_CLAIM] = family.user_id
     refresh[FAMILY_CLAIM] = str(family.pk)
     # Rolling lifetime, but never past the login's absolute end.
@@ -82,13 +99,58 @@ def _issue(family: TokenFamily) -> TokenPair:
     OutstandingToken.objects.create(
         user_id=family.user_id,
         jti=refresh[api_settings.JTI_CLAIM],
-        token=str(refresh),
+        token=_fingerprint(str(refresh)),
         created_at=refresh.current_time,
         expires_at=expires_at,
     )
+    return _pair(family, refresh, expires_at)
+
+
+def _pair(family: TokenFamily, refresh: RefreshToken, expires_at) -> TokenPair:
     return TokenPair(
         access=str(refresh.access_token), refresh=str(refresh), refresh_expires_at=expires_at, user=family.user
     )
+
+
+def _fingerprint(raw: str) -> str:
+    """What OutstandingToken keeps of a refresh token: enough to recognise it, useless to a thief."""
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _successor_jti(jti: str) -> str:
+    """The jti of the token that rotating `jti` issues. Derived, not random, so that a refresh that
+    lost a race can be handed the very same successor without it being stored anywhere."""
+    return uuid.uuid5(SUCCESSOR_NAMESPACE, jti).hex
+
+
+def _reissue(family: TokenFamily, successor: OutstandingToken) -> TokenPair:
+    """The successor `_issue` minted, minted again: the same claims in the same order, so the same
+    signed token; and a new access token beside it."""
+    refresh = RefreshToken()
+    refresh[api_settings.JTI_CLAIM] = successor.jti
+    refresh["iat"] = datetime_to_epoch(successor.created_at)
+    refresh["exp"] = datetime_to_epoch(successor.expires_at)
+    refresh[api_settings.USER_ID_CLAIM] = family.user_id
+    refresh[FAMILY_CLAIM] = str(family.pk)
+    return _pair(family, refresh, successor.expires_at)
+
+
+def _successor_in_grace(outstanding: OutstandingToken) -> OutstandingToken | None:
+    """For a token rotated less than REFRESH_REUSE_GRACE_SECONDS ago whose successor is still the
+    login's newest token: that successor. Two refreshes at once from one app are a race, not a
+    theft; anything later, or after the chain moved on, is a replay (RFC 9700 section 4.14)."""
+    grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
+    now = timezone.now()
+    if outstanding.blacklistedtoken.blacklisted_at <= now - grace:
+        return None
+    successor = (
+        OutstandingToken.objects.select_related("blacklistedtoken")
+        .filter(jti=_successor_jti(outstanding.jti), expires_at__gt=now)
+        .first()
+    )
+    if successor is None or hasattr(successor, "blacklistedtoken"):
+        return None
+    return successor
 
 
 def _decode_refresh(raw: str) -> dict:
@@ -120,14 +182,18 @@ def rotate(raw: str) -> TokenPair:
         )
         if family is None or outstanding is None or family.revoked_at or family.expires_at <= timezone.now():
             raise InvalidRefreshToken("Refresh token is revoked or expired.")
-        if hasattr(outstanding, "blacklistedtoken"):
-            _revoke(TokenFamily.objects.filter(pk=family.pk), TokenFamily.RevokedReason.REPLAY)
-            replayed_family = family
-        elif not family.user.is_active:
+        if not family.user.is_active:
             raise InvalidRefreshToken("User is inactive.")
-        else:
+        if not hasattr(outstanding, "blacklistedtoken"):
             BlacklistedToken.objects.create(token=outstanding)
-            return _issue(family)
+            return _issue(family, jti=_successor_jti(outstanding.jti))
+        successor = _successor_in_grace(outstanding)
+        if successor is not None:
+            event = "refresh_token_reused_within_grace"
+            security_log.info(event, extra={"event": event, "user_id": family.user_id, "family": str(family.pk)})
+            return _reissue(family, successor)
+        _revoke(TokenFamily.objects.filter(pk=family.pk), TokenFamily.RevokedReason.REPLAY)
+        replayed_family = family
     security_log.warning(
         "refresh_token_replayed",
         extra={
@@ -152,6 +218,23 @@ def _revoke(families, reason: str) -> int:
 
 def revoke_family(family_id, *, user: User, reason: str = TokenFamily.RevokedReason.LOGOUT) -> int:
     return _revoke(TokenFamily.objects.filter(pk=family_id, user=user), reason)
+
+
+def log_out(*, user: User, family_id, refresh_token: str | None = None) -> None:
+    """End the caller's login (the family of its access token), and the login of the refresh token
+    it names, which must be one of the user's own.
+
+    The caller's login ends even when the refresh token is refused: whoever asked to sign out is
+    signed out, and nobody else is.
+    """
+    revoke_family(family_id, user=user)
+    if refresh_token is None:
+        return
+    named = family_of(refresh_token)
+    if named is None or not TokenFamily.objects.filter(pk=named, user=user).exists():
+        raise RefreshTokenNotYours()
+    if named != str(family_id):
+        revoke_family(named, user=user)
 
 
 def revoke_all(user: User, *, reason: str, keep_family=None) -> int:

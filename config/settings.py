@@ -122,6 +122,7 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "accounts.api.ratelimit.ApiRateLimitMiddleware",
+    "accounts.api.sessions.TokenOnlyApiMiddleware",  # after Session/MessageMiddleware: /api/ is token-only
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -268,6 +269,9 @@ SIMPLE_JWT = {
 }
 # A login's refresh tokens stop rotating this long after the password (or code) was entered.
 JWT_ABSOLUTE_REFRESH_LIFETIME = timedelta(days=env.int("JWT_ABSOLUTE_REFRESH_DAYS", default=90))
+# A refresh token presented again this soon after it was rotated, while its successor is still unused,
+# gets that same successor (an app's two refreshes at once); later it is a replay and ends the login.
+REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=10)
 API_MAX_BODY_BYTES = 64 * 1024
 REFRESH_COOKIE_NAME = "refresh_token"
 REFRESH_COOKIE_PATH = "/api/"

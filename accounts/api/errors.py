@@ -5,6 +5,8 @@ billing/exceptions.py) answer with their own status and message; Django's Valida
 password validator, a form the service ran) answers 422 like a serializer's.
 """
 
+import math
+
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
@@ -43,6 +45,8 @@ def django_field_errors(error: DjangoValidationError, view=None) -> dict[str, st
 
 def _domain_error_response(exc: DomainError, context) -> Response:
     response = Response({"detail": str(exc)}, status=exc.status_code)
+    if getattr(exc, "retry_after", None) is not None:
+        response["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     view, request = context.get("view"), context.get("request")
     if exc.status_code == status.HTTP_401_UNAUTHORIZED and view is not None:
         challenge = view.get_authenticate_header(request)

@@ -1,11 +1,12 @@
-"""Rate limits for /api/: django-ratelimit's counter, one bucket per token holder or client IP.
+"""Rate limits for /api/: django-ratelimit's counter, one bucket per live login or client IP.
 
-The key is the bearer token when it is a genuine one of ours (so a phone behind a shared NAT has
-its own bucket), otherwise the client IP (allauth's trusted-proxy logic). A made-up header never
-gets a bucket of its own, so rotating garbage headers can't dodge the IP limit.
+A bearer token keys a bucket only when it is a live token of a live login, and then the bucket is
+that login's (its TokenFamily), so a phone behind a shared NAT has its own, while the new tokens
+each refresh mints share it. Anything else counts against the client IP (allauth's trusted-proxy
+logic): a made-up header, a token of a login that was revoked or has expired or whose user was
+deactivated, a refresh token sent as a bearer. Rotating tokens or garbage headers can't dodge a limit.
 """
 
-import hashlib
 import math
 
 from allauth.account.adapter import get_adapter
@@ -16,20 +17,27 @@ from django_ratelimit.core import get_usage
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.tokens import FAMILY_CLAIM, request_family
+
 API_PREFIX = "/api/"
 EXEMPT_URL_NAMES = {"api-schema", "api-docs"}
 
 
+def _bearer_login(request):
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not raw:
+        return None
+    try:
+        family_id = AccessToken(raw).get(FAMILY_CLAIM)
+    except TokenError:
+        return None
+    return request_family(request, family_id) if family_id else None
+
+
 def client_key(request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme == "Bearer" and raw:
-        try:
-            AccessToken(raw)
-        except TokenError:
-            pass
-        else:
-            return "bearer:" + hashlib.sha256(raw.encode()).hexdigest()
+    family = _bearer_login(request)
+    if family is not None and family.user.is_active:
+        return f"login:{family.pk}"
     return "ip:" + get_adapter(request).get_client_ip(request)
 
 

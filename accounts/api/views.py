@@ -44,6 +44,8 @@ from accounts.exceptions import (
     InvalidRefreshToken,
     ProviderNotConfigured,
     RedirectNotAllowed,
+    RefreshTokenNotYours,
+    TooManyLoginAttempts,
     WrongPassword,
 )
 from accounts.models import User
@@ -101,7 +103,7 @@ class RegisterView(PublicView):
 
 class LoginView(PublicView):
     @extend_schema(request=LoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
-    @raises(InvalidCredentials, AccountDisabled)
+    @raises(InvalidCredentials, AccountDisabled, TooManyLoginAttempts)
     def post(self, request):
         data = _valid(LoginInput, request)
         user = services.authenticate_with_password(
@@ -134,11 +136,11 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=RefreshInput, responses={204: None}, tags=["auth"])
+    @raises(RefreshTokenNotYours)
     def post(self, request):
         data = _valid(RefreshInput, request)
         raw = data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
-        family = (tokens.family_of(raw) if raw else None) or request.auth.get(tokens.FAMILY_CLAIM)
-        tokens.revoke_family(family, user=request.user)
+        tokens.log_out(user=request.user, family_id=request.auth.get(tokens.FAMILY_CLAIM), refresh_token=raw or None)
         response = Response(status=status.HTTP_204_NO_CONTENT)
         response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=settings.REFRESH_COOKIE_PATH, samesite="Lax")
         return response
@@ -251,6 +253,7 @@ class SocialLoginView(PublicView):
     """Start Google's or GitHub's web flow for the app; it ends at the app's redirect URI with a code."""
 
     provider_id = ""
+    uses_browser_session = True  # the flow's state lives in the browser's session (accounts.api.sessions)
 
     @extend_schema(
         parameters=[OpenApiParameter("next", str, required=True, description="The app's redirect URI (allow-listed).")],
@@ -288,6 +291,7 @@ class SocialCompleteView(APIView):
     """Where allauth lands after the provider: swap the web session for a one-time code for the app."""
 
     authentication_classes = [SessionAuthentication]  # the browser session is the credential here
+    uses_browser_session = True
 
     @extend_schema(exclude=True)
     def get(self, request):

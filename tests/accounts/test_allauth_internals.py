@@ -7,8 +7,10 @@ a password change or a code login breaking at run time.
 import inspect
 
 import pytest
+from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
 from allauth.core import context, ratelimit
+from allauth.core.internal import ratelimit as ratelimit_core
 
 from accounts import allauth_internals
 
@@ -21,6 +23,10 @@ CALLED = {
     (password_reset, "reset_password"): ["user", "password"],
     (signup, "send_unknown_account_mail"): ["request", "email"],
     (ratelimit, "consume"): ["request", "action", "key"],
+    (DefaultAccountAdapter, "_get_login_attempts_cache_key"): ["request", "credentials"],
+    (ratelimit_core, "get_rates"): ["app", "action"],
+    (ratelimit_core, "get_cache_key"): ["request", "app", "action", "rate", "key"],
+    (ratelimit_core, "apply_rate"): ["history", "now", "rate", "dry_run"],
 }
 
 
@@ -52,3 +58,17 @@ def test_no_other_module_imports_allauth_internals():
         and ("allauth.account.internal" in path.read_text() or "allauth.core import" in path.read_text())
     ]
     assert offenders == []
+
+
+def test_allauth_counts_failed_logins_under_the_key_we_read_it_by(rf, db):
+    """The Retry-After of a locked API login reads allauth's own counter: same key, same history."""
+    from allauth.account.adapter import get_adapter
+
+    request = rf.post("/accounts/login/", REMOTE_ADDR="203.0.113.9")
+    credentials = {"username": "Alice", "password": "wrong"}
+    key = allauth_internals.login_failed_counter_key(request, credentials)
+    assert key.endswith(":alice")
+    for _ in range(5):
+        get_adapter(request).pre_authenticate(request, **credentials)
+    wait = allauth_internals.login_failed_retry_after(request, key=key)
+    assert 299 < wait <= 300  # 5/5m/key: the first failure ages out in five minutes

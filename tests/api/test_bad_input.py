@@ -84,3 +84,43 @@ def test_overlong_fields_are_422(api, db):
     )
     assert response.status_code == 422
     assert {"email", "username"} <= set(response.json()["errors"])
+
+
+DEEPLY_NESTED = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/api/register", "/api/refresh-token", "/api/login/code"])
+def test_it_answers_400_json_to_deeply_nested_json_on_a_public_endpoint(api, db, path):
+    response = post_raw(api, path, DEEPLY_NESTED)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Malformed request body: JSON is nested too deeply."}
+
+
+def test_it_answers_400_json_to_deeply_nested_json_from_a_signed_in_caller(api, user):
+    from tests.api.conftest import bearer, login
+
+    bearer(api, login(api)["token"])
+    for method, path in [
+        ("PATCH", "/api/me"),
+        ("POST", "/api/change-password"),
+        ("POST", "/api/billing/subscriptions/subscribe"),
+        ("POST", "/api/billing/subscriptions/upgrade"),
+        ("POST", "/api/logout"),
+    ]:
+        response = api.generic(method, path, DEEPLY_NESTED, content_type="application/json")
+        assert response.status_code == 400, path
+        assert response.json() == {"detail": "Malformed request body: JSON is nested too deeply."}
+    assert api.get("/api/me").status_code == 200  # the refusal ended nothing
+
+
+def test_it_refuses_nesting_deeper_than_the_limit_even_when_python_could_parse_it(api, db):
+    body = '{"email": ' + "[" * 100 + "]" * 100 + ', "password": "x"}'
+    response = post_raw(api, "/api/login", body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Malformed request body: JSON is nested too deeply."}
+
+
+def test_it_still_parses_ordinarily_nested_json(api, db):
+    body = json.dumps({"email": "a@example.com", "password": "x", "extra": {"a": [[{"b": [1]}]]}})
+    assert post_raw(api, "/api/login", body).status_code == 401

@@ -20,7 +20,9 @@ STATUSES = {
     account_errors.AccountError: 400,
     account_errors.InvalidKey: 401,
     account_errors.InvalidRefreshToken: 401,
+    account_errors.RefreshTokenNotYours: 403,
     account_errors.InvalidCredentials: 401,
+    account_errors.TooManyLoginAttempts: 429,
     account_errors.InvalidIdToken: 401,
     account_errors.WrongPassword: 403,
     account_errors.AccountDisabled: 403,
@@ -134,3 +136,10 @@ def test_the_schema_documents_the_statuses_each_view_declares():
                     "$ref": "#/components/schemas/Detail"
                 }
     assert declaring >= 20  # the views that let domain errors through say so
+
+
+def test_a_locked_login_says_when_to_try_again():
+    response = answer(account_errors.TooManyLoginAttempts(retry_after=41.2), view=PublicView())
+    assert response.status_code == 429
+    assert response.data == {"detail": "Too many failed login attempts. Try again later."}
+    assert response["Retry-After"] == "42"

@@ -80,3 +80,141 @@ def test_limits_are_configurable_per_endpoint(api):
 
 def test_the_schema_and_docs_are_not_limited(api):
     assert {api.get("/api/schema/").status_code for _ in range(7)} == {200}
+
+
+def test_it_answers_429_to_password_guessing_with_tokens_minted_by_refreshing_one_login(db):
+    """The probe's attack: log in once, refresh 15 times (each time with the newest token as the
+    bearer), then guess another account's password 36 times, each guess with another of the tokens."""
+    UserFactory(username="mallory", email="mallory@example.com")
+    UserFactory(username="bob", email="bob@example.com")
+    attacker = APIClient()
+    pair = login(attacker, "mallory")
+    access_tokens, refresh_statuses = [pair["token"]], []
+    for _ in range(15):
+        response = attacker.post(
+            "/api/refresh-token",
+            {"refresh_token": pair["refresh_token"]},
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {access_tokens[-1]}",
+        )
+        refresh_statuses.append(response.status_code)
+        if response.status_code == 200:
+            pair = response.json()
+            access_tokens.append(pair["token"])
+
+    guesses = [
+        APIClient()
+        .post(
+            "/api/login",
+            {"email": "bob", "password": f"guess-{n}"},
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {access_tokens[n % len(access_tokens)]}",
+        )
+        .status_code
+        for n in range(36)
+    ]
+
+    # All tokens of one login share its bucket: refreshing stops being free, and so does guessing.
+    assert 429 in refresh_statuses
+    assert 429 in guesses
+    assert guesses.count(401) <= 5
+
+
+def test_it_puts_a_revoked_logins_token_in_the_client_ip_bucket(db):
+    UserFactory(username="alice", email="alice@example.com")
+    with override_settings(API_RATE_LIMIT_DEFAULT="1000/m"):
+        revoked = login(APIClient(), "alice")
+        assert bearer(APIClient(), revoked["token"]).post("/api/logout", {}, format="json").status_code == 204
+    api = APIClient()
+    hit(api, 5)
+
+    response = hit(api, 1, HTTP_AUTHORIZATION=f"Bearer {revoked['token']}")[0]
+
+    assert response.status_code == 429
+
+
+def test_it_puts_a_deactivated_users_token_in_the_client_ip_bucket(db):
+    from accounts.models import User
+
+    UserFactory(username="alice", email="alice@example.com")
+    with override_settings(API_RATE_LIMIT_DEFAULT="1000/m"):
+        tokens = login(APIClient(), "alice")
+    User.objects.update(is_active=False)  # even were a family of theirs left unrevoked
+    api = APIClient()
+    hit(api, 5)
+
+    assert hit(api, 1, HTTP_AUTHORIZATION=f"Bearer {tokens['token']}")[0].status_code == 429
+
+
+def test_it_gives_the_tokens_of_one_login_one_bucket(db):
+    UserFactory(username="alice", email="alice@example.com")
+    with override_settings(API_RATE_LIMIT_DEFAULT="1000/m"):
+        first = login(APIClient(), "alice")
+        second = APIClient().post("/api/refresh-token", {"refresh_token": first["refresh_token"]}, format="json").json()
+    statuses = [bearer(APIClient(), first["token"]).get("/api/me").status_code for _ in range(3)]
+    statuses += [bearer(APIClient(), second["token"]).get("/api/me").status_code for _ in range(3)]
+    assert statuses == [200] * 5 + [429]
+
+
+# --- Failed password logins: one per-account counter for the portal and the API (allauth's) ------
+
+LOCKED = {"detail": "Too many failed login attempts. Try again later."}
+
+
+def portal_login(login, password):
+    from django.test import Client
+
+    return Client().post("/accounts/login/", {"login": login, "password": password})
+
+
+def api_login(login, password):
+    return APIClient().post("/api/login", {"email": login, "password": password}, format="json")
+
+
+@pytest.fixture
+def generous_api_limit():
+    """The API's own limiter out of the way: these tests are about allauth's failed-login counter."""
+    with override_settings(API_RATE_LIMIT_DEFAULT="1000/m"):
+        yield
+
+
+@pytest.mark.parametrize("identifier", ["alice", "alice@example.com"])
+def test_it_locks_both_after_portal_failures_and_one_api_failure(db, generous_api_limit, identifier):
+    UserFactory(username="alice", email="alice@example.com")
+    for _ in range(4):  # allauth's login_failed: 5 per 5 minutes per account (RATE_LIMIT_LOGIN_FAILED)
+        assert "not correct" in portal_login(identifier, "wrong-password").content.decode()
+    assert api_login(identifier, "wrong-password").status_code == 401
+
+    locked = api_login(identifier, DEFAULT_PASSWORD)
+    portal = portal_login(identifier, DEFAULT_PASSWORD)
+
+    assert locked.status_code == 429
+    assert locked.json() == LOCKED
+    assert 1 <= int(locked["Retry-After"]) <= 300
+    assert portal.status_code == 200  # the form again, not a redirect into the account
+    assert LOCKED["detail"] in portal.content.decode()
+
+
+def test_it_locks_the_portal_after_api_failures(db, generous_api_limit):
+    UserFactory(username="alice", email="alice@example.com")
+    assert [api_login("alice", f"guess-{n}").status_code for n in range(6)] == [401] * 5 + [429]
+
+    assert LOCKED["detail"] in portal_login("alice", DEFAULT_PASSWORD).content.decode()
+
+
+def test_it_does_not_count_a_successful_api_login_as_a_failure(db, generous_api_limit):
+    UserFactory(username="alice", email="alice@example.com")
+    for _ in range(4):
+        api_login("alice", "wrong-password")
+    assert [api_login("alice", DEFAULT_PASSWORD).status_code for _ in range(3)] == [200] * 3
+    assert api_login("alice", "wrong-password").status_code == 401
+    assert api_login("alice", DEFAULT_PASSWORD).status_code == 429
+
+
+def test_it_leaves_other_accounts_unlocked(db, generous_api_limit):
+    UserFactory(username="alice", email="alice@example.com")
+    UserFactory(username="bob", email="bob@example.com")
+    for n in range(5):
+        api_login("alice", f"guess-{n}")
+    assert api_login("alice", DEFAULT_PASSWORD).status_code == 429
+    assert api_login("bob", DEFAULT_PASSWORD).status_code == 200

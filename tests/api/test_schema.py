@@ -40,7 +40,7 @@ AUTH_TABLE = [
     ("POST", "/api/register", "P", 201, {422}),
     ("POST", "/api/login", "P", 200, {401, 403}),
     ("POST", "/api/refresh-token", "P", 200, {401}),
-    ("POST", "/api/logout", "B", 204, {401}),
+    ("POST", "/api/logout", "B", 204, {401, 403}),
     ("GET", "/api/me", "B", 200, {401}),
     ("PATCH", "/api/me", "A", 200, {422}),
     ("GET", "/api/verify", "P", 202, {401}),

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import TokenFamily
@@ -62,7 +63,8 @@ def test_a_replayed_refresh_token_revokes_the_whole_login(api, user, caplog):
     assert first["refresh_token"] not in caplog.text
 
 
-def test_a_replay_leaves_the_users_other_logins_alone(api, user):
+def test_a_replay_leaves_the_users_other_logins_alone(api, user, settings):
+    settings.REFRESH_REUSE_GRACE_SECONDS = 0  # the second refresh right away is a replay, not a retry
     phone = login(api)
     tablet = login(APIClient())
     refresh(APIClient(), phone["refresh_token"])
@@ -181,15 +183,20 @@ def test_password_change_in_the_portal_kills_api_tokens(api, user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_refreshes_of_one_token_never_fail_with_500(user):
+def test_it_keeps_one_app_signed_in_when_it_refreshes_twice_at_once(user):
+    """Two refreshes of one token at the same moment (an app's two threads): both callers get the
+    same successor, every token they got works, and the login is not revoked as a replay."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (SQLite serialises writers differently)")
     first = login(APIClient())
-    statuses = []
+    barrier = threading.Barrier(2)
+    responses = []
 
     def worker():
         try:
-            statuses.append(refresh(APIClient(), first["refresh_token"]).status_code)
+            client = APIClient()
+            barrier.wait(timeout=10)
+            responses.append(refresh(client, first["refresh_token"]))
         finally:
             connection.close()
 
@@ -198,8 +205,73 @@ def test_two_concurrent_refreshes_of_one_token_never_fail_with_500(user):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(statuses) == [200, 401]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    winner, loser = (r.json() for r in responses)
+    assert winner["refresh_token"] == loser["refresh_token"]
+    assert TokenFamily.objects.get().revoked_at is None
+    for body in (winner, loser):
+        assert bearer(APIClient(), body["token"]).get("/api/me").status_code == 200
+    assert refresh(APIClient(), winner["refresh_token"]).status_code == 200
+
+
+def test_it_hands_a_retry_within_the_grace_the_same_successor(api, user):
+    first = login(api)
+    rotated = refresh(APIClient(), first["refresh_token"]).json()
+
+    retried = refresh(APIClient(), first["refresh_token"])
+
+    assert retried.status_code == 200
+    assert retried.json()["refresh_token"] == rotated["refresh_token"]
+    assert retried.cookies["refresh_token"].value == rotated["refresh_token"]
+    assert bearer(APIClient(), retried.json()["token"]).get("/api/me").status_code == 200
+    assert TokenFamily.objects.get().revoked_at is None
+    assert OutstandingToken.objects.count() == 2  # no second successor was minted
+
+
+def test_it_revokes_the_login_when_a_rotated_token_comes_back_after_the_grace(api, user, settings):
+    first = login(api)
+    rotated = refresh(APIClient(), first["refresh_token"]).json()
+    grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
+    BlacklistedToken.objects.update(blacklisted_at=timezone.now() - grace - timedelta(seconds=1))
+
+    replay = refresh(APIClient(), first["refresh_token"])
+
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["detail"]
     assert TokenFamily.objects.get().revoked_reason == TokenFamily.RevokedReason.REPLAY
+    assert refresh(APIClient(), rotated["refresh_token"]).status_code == 401
+    assert bearer(APIClient(), rotated["token"]).get("/api/me").status_code == 401
+
+
+def test_it_revokes_the_login_when_a_rotated_token_comes_back_after_its_successor_was_used(api, user):
+    first = login(api)
+    second = refresh(APIClient(), first["refresh_token"]).json()
+    third = refresh(APIClient(), second["refresh_token"]).json()
+
+    replay = refresh(APIClient(), first["refresh_token"])  # within the grace, but the chain moved on
+
+    assert replay.status_code == 401
+    assert TokenFamily.objects.get().revoked_reason == TokenFamily.RevokedReason.REPLAY
+    assert refresh(APIClient(), third["refresh_token"]).status_code == 401
+
+
+def test_it_has_no_grace_when_the_grace_is_set_to_zero(api, user, settings):
+    settings.REFRESH_REUSE_GRACE_SECONDS = 0
+    first = login(api)
+    refresh(APIClient(), first["refresh_token"])
+
+    assert refresh(APIClient(), first["refresh_token"]).status_code == 401
+    assert TokenFamily.objects.get().revoked_reason == TokenFamily.RevokedReason.REPLAY
+
+
+def test_it_stores_no_refresh_token_in_plaintext(api, user):
+    first = login(api)
+    second = refresh(APIClient(), first["refresh_token"]).json()
+    stored = list(OutstandingToken.objects.values_list("token", flat=True))
+    assert len(stored) == 2
+    assert not {first["refresh_token"], second["refresh_token"]} & set(stored)
+    assert all(first["refresh_token"].split(".")[2] not in value for value in stored)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,3 +294,54 @@ def test_concurrent_logins_of_one_user_all_succeed(user):
         thread.join()
     assert statuses == [200] * 4
     assert TokenFamily.objects.filter(user=user).count() == 4
+
+
+# --- Logout with a refresh token ---------------------------------------------------------------
+
+NOT_YOURS = {"detail": "This refresh token is not one of yours. This login has been signed out."}
+
+
+def test_it_refuses_to_log_out_with_someone_elses_refresh_token_and_still_ends_the_callers_login(api, user):
+    from tests.factories import UserFactory
+
+    UserFactory(username="bob", email="bob@example.com")
+    alice = login(api)
+    bob = login(APIClient(), "bob")
+
+    response = bearer(APIClient(), alice["token"]).post(
+        "/api/logout", {"refresh_token": bob["refresh_token"]}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert response.json() == NOT_YOURS
+    # Bob's login is untouched; Alice's, who asked to sign out, has ended.
+    assert refresh(APIClient(), bob["refresh_token"]).status_code == 200
+    assert bearer(APIClient(), alice["token"]).get("/api/me").status_code == 401
+    assert refresh(APIClient(), alice["refresh_token"]).status_code == 401
+    assert TokenFamily.objects.get(user=user).revoked_reason == TokenFamily.RevokedReason.LOGOUT
+
+
+def test_it_refuses_a_refresh_token_that_is_not_one_of_ours_and_still_ends_the_callers_login(api, user):
+    alice = login(api)
+
+    response = bearer(APIClient(), alice["token"]).post("/api/logout", {"refresh_token": "not-a-token"}, format="json")
+
+    assert response.status_code == 403
+    assert response.json() == NOT_YOURS
+    assert bearer(APIClient(), alice["token"]).get("/api/me").status_code == 401
+
+
+def test_it_ends_the_callers_login_and_the_one_whose_refresh_token_it_gave(api, user):
+    phone = login(api)
+    tablet = login(APIClient())
+    laptop = login(APIClient())
+
+    response = bearer(APIClient(), phone["token"]).post(
+        "/api/logout", {"refresh_token": tablet["refresh_token"]}, format="json"
+    )
+
+    assert response.status_code == 204
+    for ended in (phone, tablet):
+        assert bearer(APIClient(), ended["token"]).get("/api/me").status_code == 401
+        assert refresh(APIClient(), ended["refresh_token"]).status_code == 401
+    assert refresh(APIClient(), laptop["refresh_token"]).status_code == 200
