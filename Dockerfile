@@ -5,7 +5,7 @@
 #   docker build -t gatehouse .
 #
 # One image serves every role; the command decides which:
-#   web     (default CMD)  gunicorn config.wsgi:application
+#   web     (default CMD)  gunicorn -c gunicorn.conf.py config.wsgi:application
 #   worker                 celery -A config worker -l info
 #   beat                   celery -A config beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
 #   migrate                python manage.py migrate --noinput
@@ -104,11 +104,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); h = h if h not in ('', '*') else 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=8)"]
 
-# No gunicorn access log: the app writes one structured line per request itself.
-# sh -c so ${WEB_CONCURRENCY} is expanded at container start (docker run
-# -e WEB_CONCURRENCY=8 ...); exec so gunicorn is PID 1 and receives SIGTERM
-# directly for a graceful shutdown.
-# --forwarded-allow-ips='*': gunicorn trusts X-Forwarded-* from any peer. This
-# assumes the container is only reachable through the load balancer / reverse
-# proxy; do not publish port 8000 to untrusted networks in production.
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --max-requests 1000 --max-requests-jitter 100 --timeout 30 '--forwarded-allow-ips=*'"]
+# gunicorn.conf.py holds the server's settings: bind 0.0.0.0:8000, WEB_CONCURRENCY workers
+# (default 3), recycling, timeout, no access log (the app writes one structured line per request),
+# and FORWARDED_ALLOW_IPS: the proxies whose X-Forwarded-Proto/-For are believed (default loopback
+# only, so a client that reaches port 8000 directly cannot claim https). Exec form: gunicorn is
+# PID 1 and receives SIGTERM directly for a graceful shutdown.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "config.wsgi:application"]

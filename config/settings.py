@@ -316,8 +316,10 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _strict_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", default=True)
+# Under the image's gunicorn, is_secure() needs no setting here: gunicorn sets the WSGI scheme from
+# X-Forwarded-Proto of FORWARDED_ALLOW_IPS peers only, and gunicorn.conf.py drops the header from
+# all others. USE_X_FORWARDED_PROTO is for another server, behind a proxy that overwrites the header.
 if _strict_bool("USE_X_FORWARDED_PROTO", default=False):
-    # Only behind a proxy that sets (and strips client-sent) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Internationalisation -----------------------------------------------------------------
