@@ -74,9 +74,9 @@ COPY . /app
 # development: plain StaticFilesStorage). Collected in development mode there
 # is no staticfiles.json manifest and every production page using {% static %}
 # fails with "Missing staticfiles manifest entry". Production settings refuse
-# to load without SECRET_KEY/ALLOWED_HOSTS/DATABASE_URL/REDIS_URL, so this one
+# to load without SECRET_KEY/ALLOWED_HOSTS/DATABASE_URL/REDIS_URL/EMAIL_URL, so this one
 # command gets throwaway placeholders. collectstatic connects to neither the
-# database nor Redis, and none of these values is kept in the image's
+# database, Redis nor the mail server, and none of these values is kept in the image's
 # environment (they are visible in `docker history`, and are not secrets).
 # The settings create logs/gatehouse.log on import; it is removed again so
 # the image ships an empty logs directory.
@@ -88,6 +88,7 @@ RUN DJANGO_ENV=production \
     ALLOWED_HOSTS=localhost \
     DATABASE_URL=postgres://build:build@127.0.0.1:1/build \
     REDIS_URL=redis://127.0.0.1:1/0 \
+    EMAIL_URL=smtp://127.0.0.1:1 \
         python manage.py collectstatic --noinput \
     && test -f /app/staticfiles/staticfiles.json \
     && find /app/logs -mindepth 1 -delete

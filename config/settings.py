@@ -346,6 +346,17 @@ STORAGES = {
 # --- Email --------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Backends that print, keep or drop mail instead of delivering it: in production a reset or
+# sign-in link would end up in a log (or nowhere), so they need an explicit yes.
+UNDELIVERED_EMAIL_BACKENDS = {
+    f"django.core.mail.backends.{name}.EmailBackend" for name in ("console", "locmem", "dummy", "filebased")
+}
+_allow_console_email = _strict_bool("ALLOW_CONSOLE_EMAIL_IN_PRODUCTION", default=False)
+if PRODUCTION and EMAIL_CONFIG["EMAIL_BACKEND"] in UNDELIVERED_EMAIL_BACKENDS and not _allow_console_email:
+    raise ImproperlyConfigured(
+        f"EMAIL_URL gives {EMAIL_CONFIG['EMAIL_BACKEND']}, which delivers no mail: set EMAIL_URL to an SMTP server "
+        "(smtp+tls://user:password@host:587) when DJANGO_ENV=production, or ALLOW_CONSOLE_EMAIL_IN_PRODUCTION=True."
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Gatehouse <no-reply@gatehouse.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
