@@ -106,8 +106,9 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); h = h if h not in ('', '*') else 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=8)"]
 
 # gunicorn.conf.py holds the server's settings: bind 0.0.0.0:8000, WEB_CONCURRENCY workers
-# (default 3), recycling, timeout, no access log (the app writes one structured line per request),
-# and FORWARDED_ALLOW_IPS: the proxies whose X-Forwarded-Proto/-For are believed (default loopback
-# only, so a client that reaches port 8000 directly cannot claim https). Exec form: gunicorn is
-# PID 1 and receives SIGTERM directly for a graceful shutdown.
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "config.wsgi:application"]
+# (default 3), timeout, no access log (the app writes one structured line per request), and
+# FORWARDED_ALLOW_IPS: the proxies whose X-Forwarded-Proto/-For are believed (default loopback
+# only, so a client that reaches port 8000 directly cannot claim https). Worker recycling stays
+# here (see gunicorn.conf.py for why). Exec form: gunicorn is PID 1 and receives SIGTERM directly
+# for a graceful shutdown.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "--max-requests", "1000", "--max-requests-jitter", "100", "config.wsgi:application"]

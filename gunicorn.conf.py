@@ -20,10 +20,11 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
 bind = "0.0.0.0:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 3)
 timeout = 30
-max_requests = 1000
-max_requests_jitter = 100
 # No access log: the app writes one structured line per request itself (config/logging.py).
 accesslog = None
+# Worker recycling (--max-requests) is on the Dockerfile's command line, not here: gunicorn reads
+# ./gunicorn.conf.py by itself whenever it is started from the repository without -c, and
+# `make bench` (bench/run.py) does that and must not recycle workers (it measures their peak RSS).
 
 # Upper-case, as gunicorn names request headers: the scheme headers gunicorn knows
 # (secure_scheme_headers) and the forwarding headers a proxy appends to.
