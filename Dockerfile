@@ -5,7 +5,7 @@
 #   docker build -t gatehouse .
 #
 # One image serves every role; the command decides which:
-#   web     (default CMD)  gunicorn config.wsgi:application
+#   web     (default CMD)  gunicorn -c gunicorn.conf.py config.wsgi:application
 #   worker                 celery -A config worker -l info
 #   beat                   celery -A config beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
 #   migrate                python manage.py migrate --noinput
@@ -74,9 +74,9 @@ COPY . /app
 # development: plain StaticFilesStorage). Collected in development mode there
 # is no staticfiles.json manifest and every production page using {% static %}
 # fails with "Missing staticfiles manifest entry". Production settings refuse
-# to load without SECRET_KEY/ALLOWED_HOSTS/DATABASE_URL/REDIS_URL, so this one
+# to load without SECRET_KEY/ALLOWED_HOSTS/DATABASE_URL/REDIS_URL/EMAIL_URL, so this one
 # command gets throwaway placeholders. collectstatic connects to neither the
-# database nor Redis, and none of these values is kept in the image's
+# database, Redis nor the mail server, and none of these values is kept in the image's
 # environment (they are visible in `docker history`, and are not secrets).
 # The settings create logs/gatehouse.log on import; it is removed again so
 # the image ships an empty logs directory.
@@ -88,6 +88,7 @@ RUN DJANGO_ENV=production \
     ALLOWED_HOSTS=localhost \
     DATABASE_URL=postgres://build:build@127.0.0.1:1/build \
     REDIS_URL=redis://127.0.0.1:1/0 \
+    EMAIL_URL=smtp://127.0.0.1:1 \
         python manage.py collectstatic --noinput \
     && test -f /app/staticfiles/staticfiles.json \
     && find /app/logs -mindepth 1 -delete
@@ -104,11 +105,10 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); h = h if h not in ('', '*') else 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=8)"]
 
-# No gunicorn access log: the app writes one structured line per request itself.
-# sh -c so ${WEB_CONCURRENCY} is expanded at container start (docker run
-# -e WEB_CONCURRENCY=8 ...); exec so gunicorn is PID 1 and receives SIGTERM
-# directly for a graceful shutdown.
-# --forwarded-allow-ips='*': gunicorn trusts X-Forwarded-* from any peer. This
-# assumes the container is only reachable through the load balancer / reverse
-# proxy; do not publish port 8000 to untrusted networks in production.
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --max-requests 1000 --max-requests-jitter 100 --timeout 30 '--forwarded-allow-ips=*'"]
+# gunicorn.conf.py holds the server's settings: bind 0.0.0.0:8000, WEB_CONCURRENCY workers
+# (default 3), timeout, no access log (the app writes one structured line per request), and
+# FORWARDED_ALLOW_IPS: the proxies whose X-Forwarded-Proto/-For are believed (default loopback
+# only, so a client that reaches port 8000 directly cannot claim https). Worker recycling stays
+# here (see gunicorn.conf.py for why). Exec form: gunicorn is PID 1 and receives SIGTERM directly
+# for a graceful shutdown.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "--max-requests", "1000", "--max-requests-jitter", "100", "config.wsgi:application"]

@@ -63,6 +63,8 @@ def bench_env(extra: dict | None = None) -> dict:
         REDIS_URL=REDIS_URL,
         STRIPE_SECRET_KEY=FAKE_API_KEY,
         STRIPE_TEST_MODE_OK="True",
+        # Mail is stored and sent by no worker in the bench; nothing is delivered, by design.
+        ALLOW_CONSOLE_EMAIL_IN_PRODUCTION="True",
         LOG_FILE=str(WORKDIR / "gatehouse.log"),
         PYTHONHASHSEED="0",
     )

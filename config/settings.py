@@ -111,6 +111,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -311,6 +312,55 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Sent on every response by config.security_headers. No inline script or style runs; a page that
+# must inline one marks it nonce="{{ request.csp_nonce }}" (only /api/docs/, drf-spectacular's
+# Swagger UI) and only that response allows its nonce.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "frame-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    # Chromium checks form-action on the redirect that follows a POST too: subscribing and "manage
+    # payment" post, then go to Stripe Checkout / the Billing Portal; social sign-in posts, then goes
+    # to Google's or GitHub's consent page.
+    "form-action": [
+        "'self'",
+        "https://checkout.stripe.com",
+        "https://billing.stripe.com",
+        "https://accounts.google.com",
+        "https://github.com",
+    ],
+}
+# Powerful browser features this site never uses, denied to it and to anything it embeds.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -320,8 +370,10 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _strict_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", default=True)
+# Under the image's gunicorn, is_secure() needs no setting here: gunicorn sets the WSGI scheme from
+# X-Forwarded-Proto of FORWARDED_ALLOW_IPS peers only, and gunicorn.conf.py drops the header from
+# all others. USE_X_FORWARDED_PROTO is for another server, behind a proxy that overwrites the header.
 if _strict_bool("USE_X_FORWARDED_PROTO", default=False):
-    # Only behind a proxy that sets (and strips client-sent) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Internationalisation -----------------------------------------------------------------
@@ -348,6 +400,17 @@ STORAGES = {
 # --- Email --------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Backends that print, keep or drop mail instead of delivering it: in production a reset or
+# sign-in link would end up in a log (or nowhere), so they need an explicit yes.
+UNDELIVERED_EMAIL_BACKENDS = {
+    f"django.core.mail.backends.{name}.EmailBackend" for name in ("console", "locmem", "dummy", "filebased")
+}
+_allow_console_email = _strict_bool("ALLOW_CONSOLE_EMAIL_IN_PRODUCTION", default=False)
+if PRODUCTION and EMAIL_CONFIG["EMAIL_BACKEND"] in UNDELIVERED_EMAIL_BACKENDS and not _allow_console_email:
+    raise ImproperlyConfigured(
+        f"EMAIL_URL gives {EMAIL_CONFIG['EMAIL_BACKEND']}, which delivers no mail: set EMAIL_URL to an SMTP server "
+        "(smtp+tls://user:password@host:587) when DJANGO_ENV=production, or ALLOW_CONSOLE_EMAIL_IN_PRODUCTION=True."
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Gatehouse <no-reply@gatehouse.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -24,6 +24,7 @@ VARIABLES = (
     "SECURE_SSL_REDIRECT",
     "STRIPE_SECRET_KEY",
     "EMAIL_URL",
+    "ALLOW_CONSOLE_EMAIL_IN_PRODUCTION",
 )
 
 
@@ -47,6 +48,7 @@ def production(**overrides):
         "ALLOWED_HOSTS": "gatehouse.example.com",
         "DATABASE_URL": "postgres://gatehouse@db.example.com:5432/gatehouse",
         "REDIS_URL": "redis://cache.example.com:6379/0",
+        "EMAIL_URL": "smtp+tls://gatehouse:secret@smtp.example.com:587",
     }
     environ.update(overrides)
     return {name: value for name, value in environ.items() if value is not None}
@@ -67,6 +69,36 @@ def test_production_starts_with_everything_it_needs(read_settings):
     assert settings["DEBUG"] is False
     assert settings["ALLOWED_HOSTS"] == ["gatehouse.example.com"]
     assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert (settings["EMAIL_HOST"], settings["EMAIL_PORT"]) == ("smtp.example.com", 587)
+    assert settings["EMAIL_USE_TLS"] is True
+
+
+@pytest.mark.parametrize(
+    "email_url",
+    [None, "consolemail://", "memorymail://", "dummymail://", "filemail:///tmp/gatehouse-mail"],
+    ids=["unset", "console", "locmem", "dummy", "filebased"],
+)
+def test_it_refuses_to_start_production_with_a_mail_backend_that_delivers_nothing(read_settings, email_url):
+    # Console mail in production puts password-reset and sign-in links in the log.
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_URL"):
+        read_settings(**production(EMAIL_URL=email_url))
+
+
+def test_production_takes_console_mail_when_told_so_explicitly(read_settings):
+    settings = read_settings(**production(EMAIL_URL="consolemail://", ALLOW_CONSOLE_EMAIL_IN_PRODUCTION="True"))
+    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_the_console_mail_permission_must_be_a_boolean(read_settings):
+    with pytest.raises(ImproperlyConfigured, match="ALLOW_CONSOLE_EMAIL_IN_PRODUCTION must be a boolean"):
+        read_settings(**production(EMAIL_URL="consolemail://", ALLOW_CONSOLE_EMAIL_IN_PRODUCTION="sure"))
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_URL"):
+        read_settings(**production(EMAIL_URL="consolemail://", ALLOW_CONSOLE_EMAIL_IN_PRODUCTION="False"))
+
+
+def test_development_keeps_console_mail_by_default(read_settings):
+    assert read_settings()["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"])
