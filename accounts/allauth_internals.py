@@ -44,3 +44,8 @@ def consume_rate_limit(request: HttpRequest, *, action: str, key: str) -> bool:
 def current_request() -> HttpRequest | None:
     """The request allauth is handling (it sets it for the length of its views and flows)."""
     return context.request
+
+
+def prevent_enumeration(request: HttpRequest, email: str):
+    """allauth's answer to a sign-up with a taken address: "verification sent", and a mail to the owner."""
+    return signup.prevent_enumeration(request, email=email)

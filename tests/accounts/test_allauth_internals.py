@@ -20,6 +20,7 @@ CALLED = {
     (password_change, "change_password"): ["user", "password"],
     (password_reset, "reset_password"): ["user", "password"],
     (signup, "send_unknown_account_mail"): ["request", "email"],
+    (signup, "prevent_enumeration"): ["request", "email"],
     (ratelimit, "consume"): ["request", "action", "key"],
 }
 
