@@ -92,6 +92,8 @@ def register(*, request, email: str, username: str, password: str) -> User:
         for field, messages in form.errors.items():
             name = {"password1": "password", "password2": "password", "__all__": "__all__"}.get(field, field)
             errors.setdefault(name, messages[0])
+    if form.account_already_exists:  # taken after the check above, before the form's own
+        errors.setdefault("email", "This email address is already taken.")
     if errors:
         spend_one_hash()
         _refuse_signup(request, email=email, errors=errors)
