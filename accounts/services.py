@@ -86,14 +86,15 @@ def register(*, request, email: str, username: str, password: str) -> User:
     """
 
     email = normalize_email(email)
-    errors = _taken(email=email, username=username)
     form = SignupForm(data={"email": email, "username": username, "password1": password, "password2": password})
+    errors = {}
     if not form.is_valid():
         for field, messages in form.errors.items():
             name = {"password1": "password", "password2": "password", "__all__": "__all__"}.get(field, field)
             errors.setdefault(name, messages[0])
-    if form.account_already_exists:  # taken after the check above, before the form's own
-        errors.setdefault("email", "This email address is already taken.")
+    if form.account_already_exists:  # allauth's finding (it also knows other users' secondary addresses)
+        errors["email"] = "This email address is already taken."
+    errors.update(_taken(email=email, username=username))  # checked after the form's: one wording
     if errors:
         spend_one_hash()
         _refuse_signup(request, email=email, errors=errors)
