@@ -1,13 +1,47 @@
-"""Where our rules meet allauth: mail goes to the outbox (sent after commit), users get a provider."""
+"""Where our rules meet allauth: mail goes to the outbox (sent after commit), users get a provider,
+addresses get one spelling, and a sign-in or sign-up costs the same whether the account exists."""
+
+import secrets
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.contrib import messages
+from django.contrib.auth.hashers import make_password
 from django.contrib.sites.shortcuts import get_current_site
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.shortcuts import redirect
+from django.utils.functional import cached_property
 
 from accounts import allauth_internals
-from accounts.models import Profile, Provider
+from accounts.models import Profile, Provider, User, normalize_email
 from mail import outbox
+
+
+def spend_one_hash() -> None:
+    """Hash once for nothing, so that a refusal costs what an acceptance costs (Django's ModelBackend
+    does the same for unknown users). The hash is of a fresh random string and is thrown away."""
+    make_password(secrets.token_urlsafe(16))
+
+
+class SignupRaceLost(ImmediateHttpResponse):
+    """Another sign-up took the address (or username) between the form's check and our insert.
+
+    The portal answers as it answers a taken address when allauth's middleware reads `response`;
+    the API's register catches this before then and answers 422 (accounts.services.register).
+    """
+
+    def __init__(self, request, *, email: str, field: str):
+        self.request, self.email, self.field = request, email, field
+
+    @cached_property
+    def response(self):
+        if self.field == "email":
+            # What allauth does for an address that exists (ACCOUNT_PREVENT_ENUMERATION): the
+            # "verification sent" page, and the "account already exists" mail to the owner.
+            return allauth_internals.prevent_enumeration(self.request, self.email)
+        messages.error(self.request, "A user with that username already exists.")
+        return redirect("account_signup")
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -17,14 +51,50 @@ class AccountAdapter(DefaultAccountAdapter):
         ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
         outbox.store(self.render_mail(template_prefix, email, ctx))
 
+    def clean_email(self, email):
+        return normalize_email(super().clean_email(email))
+
+    def authenticate(self, request, **credentials):
+        # allauth's sign-in form passes the login as both `email` and `username`, and its backend
+        # then checks an email match twice (first as the username fallback, then as the email):
+        # a known address cost two hashes, an unknown one cost one. `username` alone still finds
+        # the user by email first and by username second, each checked once.
+        if "username" in credentials and credentials.get("email") == credentials["username"]:
+            credentials.pop("email")
+        return super().authenticate(request, **credentials)
+
+    def respond_email_verification_sent(self, request, user):
+        if user is None:
+            # allauth's answer to a sign-up with a taken address (enumeration prevention): no user
+            # is saved, so no password is hashed; hash once, as a sign-up that creates one does.
+            spend_one_hash()
+        return super().respond_email_verification_sent(request, user)
+
     def save_user(self, request, user, form, commit=True):
         # Sign-up, portal and API alike: the user and its profile in one transaction.
         if not commit:
             return super().save_user(request, user, form, commit=False)
-        with transaction.atomic():
-            user = super().save_user(request, user, form, commit=True)
-            Profile.objects.for_user(user)
+        try:
+            with transaction.atomic():
+                user = super().save_user(request, user, form, commit=True)
+                Profile.objects.for_user(user)
+        except IntegrityError:
+            # The form checked that the address and username were free; a sign-up running beside
+            # this one may have taken them since. The unique constraints said no: answer as for a
+            # taken one. Anything else is a real error.
+            field = self._taken_field(user)
+            if field is None:
+                raise
+            raise SignupRaceLost(request, email=user.email, field=field) from None
         return user
+
+    @staticmethod
+    def _taken_field(user) -> str | None:
+        if User.objects.filter(email=normalize_email(user.email)).exists():
+            return "email"
+        if User.objects.filter(username__iexact=user.username).exists():
+            return "username"
+        return None
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -6,8 +6,13 @@ touches one file, and tests/accounts/test_allauth_internals.py fails loudly, nam
 when the pinned allauth moves or reshapes one of them.
 """
 
+import time
+
+from allauth.account.adapter import get_adapter
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
 from allauth.core import context, ratelimit
+from allauth.core.internal import ratelimit as core
+from django.core.cache import cache
 from django.http import HttpRequest
 
 
@@ -46,25 +51,22 @@ def current_request() -> HttpRequest | None:
     return context.request
 
 
+def prevent_enumeration(request: HttpRequest, email: str):
+    """allauth's answer to a sign-up with a taken address: "verification sent", and a mail to the owner."""
+    return signup.prevent_enumeration(request, email=email)
+
+
 # --- Failed password logins: allauth's per-account counter (ACCOUNT_RATE_LIMITS["login_failed"]) ---
-# Imported here, not at the top, to keep this module's earlier part as it was (append-only).
 
 
 def login_failed_counter_key(request: HttpRequest, credentials: dict) -> str:
     """The key allauth's `login_failed` limit counts a sign-in's failures under (its adapter's
     `_get_login_attempts_cache_key`: the site and the login as typed, lower-cased)."""
-    from allauth.account.adapter import get_adapter
-
     return get_adapter(request)._get_login_attempts_cache_key(request, **credentials)
 
 
 def login_failed_retry_after(request: HttpRequest, *, key: str) -> float:
     """Seconds until allauth's `login_failed` limit for ``key`` (and this client's IP) allows a try."""
-    import time
-
-    from allauth.core.internal import ratelimit as core
-    from django.core.cache import cache
-
     now, wait = time.time(), 0.0
     for rate in core.get_rates(app="allauth.account", action="login_failed"):
         cache_key = core.get_cache_key(request, app="allauth.account", action="login_failed", rate=rate, key=key)

@@ -1,9 +1,20 @@
+import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models, transaction
 from django.db.models.functions import Lower
+
+
+def normalize_email(email: str | None) -> str:
+    """The one spelling of an address that is stored and looked up: trimmed, NFC, lowercased in Python.
+
+    Databases disagree on case: SQLite's lower() and LIKE fold ASCII only, so "EXÄMPLE" and "exämple"
+    would be two addresses there. Every store and every lookup goes through this function and
+    compares exactly; allauth lowercases in Python too (its lookups are exact on `email.lower()`).
+    """
+    return unicodedata.normalize("NFC", (email or "").strip()).lower()
 
 
 class Provider(models.TextChoices):
@@ -68,12 +79,12 @@ class User(AbstractUser):
 
     def clean(self):
         super().clean()
-        self.email = self.email.strip().lower()
+        self.email = normalize_email(self.email)
 
     def save(self, *args, **kwargs):
-        # Stored lowercased: allauth looks addresses up in lowercase, and one spelling per
-        # address keeps the case-insensitive unique constraint and every lookup in agreement.
-        self.email = (self.email or "").strip().lower()
+        # Stored normalised: one spelling per address keeps the unique constraint and every
+        # (exact) lookup in agreement on every database.
+        self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
 
     def get_full_name(self):

@@ -22,9 +22,11 @@ from django.contrib.sites.requests import RequestSite
 from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
 from django.utils import timezone
 
 from accounts import allauth_internals, tokens
+from accounts.adapters import SignupRaceLost, spend_one_hash
 from accounts.exceptions import (
     AccountDisabled,
     CodeExpired,
@@ -37,7 +39,7 @@ from accounts.exceptions import (
     TooManyLoginAttempts,
     WrongPassword,
 )
-from accounts.models import LoginCode, SocialHandoff, TokenFamily, User
+from accounts.models import LoginCode, SocialHandoff, TokenFamily, User, normalize_email
 from mail import outbox
 
 
@@ -77,25 +79,50 @@ def deactivate_account(*, user: User, request=None) -> None:
 
 
 def register(*, request, email: str, username: str, password: str) -> User:
-    """Sign up exactly as the portal does (allauth's form, adapter and verification mail)."""
+    """Sign up exactly as the portal does (allauth's form, adapter and verification mail).
 
-    errors = {}
-    if User.objects.filter(email__iexact=email).exists():
-        errors["email"] = "This email address is already taken."
-    if User.objects.filter(username__iexact=username).exists():
-        errors["username"] = "This username is already taken."
+    A refusal costs what a sign-up costs, one password hash and, for a taken address, one mail
+    (allauth's "account already exists", to the owner), so timing does not tell which it was.
+    """
+
+    email = normalize_email(email)
     form = SignupForm(data={"email": email, "username": username, "password1": password, "password2": password})
+    errors = {}
     if not form.is_valid():
         for field, messages in form.errors.items():
             name = {"password1": "password", "password2": "password", "__all__": "__all__"}.get(field, field)
             errors.setdefault(name, messages[0])
+    if form.account_already_exists:  # allauth's finding (it also knows other users' secondary addresses)
+        errors["email"] = "This email address is already taken."
+    errors.update(_taken(email=email, username=username))  # checked after the form's: one wording
     if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        user = form.save(request)
-        address = EmailAddress.objects.get_for_user(user, user.email)
-        allauth_internals.send_verification_to_address(request, address, signup=True)
+        spend_one_hash()
+        _refuse_signup(request, email=email, errors=errors)
+    try:
+        with transaction.atomic():
+            user = form.save(request)
+            address = EmailAddress.objects.get_for_user(user, user.email)
+            allauth_internals.send_verification_to_address(request, address, signup=True)
+    except SignupRaceLost:
+        # A sign-up beside this one took the address or username after the check above (the
+        # password was hashed already): the same answer as if it had been taken before.
+        _refuse_signup(request, email=email, errors=_taken(email=email, username=username))
     return user
+
+
+def _taken(*, email: str, username: str) -> dict:
+    errors = {}
+    if User.objects.filter(email=email).exists():
+        errors["email"] = "This email address is already taken."
+    if User.objects.filter(username__iexact=username).exists():
+        errors["username"] = "This username is already taken."
+    return errors
+
+
+def _refuse_signup(request, *, email: str, errors: dict):
+    if "email" in errors and allauth_internals.consume_rate_limit(request, action="confirm_email", key=email):
+        get_account_adapter(request).send_account_already_exists_mail(email)
+    raise ValidationError(errors)
 
 
 def confirm_email(*, request, key: str) -> bool:
@@ -187,9 +214,10 @@ def request_login_code(*, request, email: str) -> bool:
     Returns False when allauth's per-address limit for code requests is used up.
     """
 
-    if not allauth_internals.consume_rate_limit(request, action="request_login_code", key=email.lower()):
+    email = normalize_email(email)
+    if not allauth_internals.consume_rate_limit(request, action="request_login_code", key=email):
         return False
-    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    user = User.objects.filter(email=email, is_active=True).first()
     if user is None:
         allauth_internals.send_unknown_account_mail(request, email)
         return True
@@ -207,35 +235,34 @@ def request_login_code(*, request, email: str) -> bool:
 
 
 def login_with_code(*, email: str, code: str) -> User:
-    """Check an emailed code: single use, expiring, dead after too many wrong tries."""
-    user = User.objects.filter(email__iexact=email).first()
+    """Check an emailed code: single use, expiring, dead after too many wrong tries.
+
+    Every try is settled by one conditional UPDATE, never by reading a count and writing it back:
+    concurrent tries cannot all read the same count (SQLite has no select_for_update), only
+    LOGIN_BY_CODE_MAX_ATTEMPTS wrong ones are ever counted, and the right code is refused once
+    they have been.
+    """
+    user = User.objects.filter(email=normalize_email(email)).first()
     if user is None:
         raise InvalidCode("Invalid code or email.")
-    refusal = None
-    with transaction.atomic():
-        login_code = (
-            LoginCode.objects.select_for_update()
-            .filter(user=user, used_at__isnull=True)
-            .order_by("-created_at")
-            .first()
-        )
-        if login_code is None:
-            raise InvalidCode("Invalid code or email.")
-        now = timezone.now()
-        if login_code.expires_at <= now:
-            login_code.used_at = now
-            refusal = CodeExpired("Code has expired.")
-        elif not hmac.compare_digest(login_code.code_hash, _code_hash(f"login:{user.pk}", code.strip())):
-            login_code.attempts += 1
-            if login_code.attempts >= allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
-                login_code.used_at = now
-            refusal = InvalidCode("Invalid code or email.")
-        else:
-            login_code.used_at = now
-        login_code.save(update_fields=["attempts", "used_at"])
-    # Raised after the commit: a wrong try must count even though the request fails.
-    if refusal is not None:
-        raise refusal
+    login_code = LoginCode.objects.filter(user=user, used_at__isnull=True).order_by("-created_at").first()
+    if login_code is None:
+        raise InvalidCode("Invalid code or email.")
+    now = timezone.now()
+    live = LoginCode.objects.filter(pk=login_code.pk, used_at__isnull=True)
+    if login_code.expires_at <= now:
+        live.update(used_at=now)
+        raise CodeExpired("Code has expired.")
+    max_attempts = allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS
+    live = live.filter(attempts__lt=max_attempts)
+    if not hmac.compare_digest(login_code.code_hash, _code_hash(f"login:{user.pk}", code.strip())):
+        # Counted (and the code killed by the try that reaches the limit) in the row itself.
+        last_try = When(attempts__gte=max_attempts - 1, then=Value(now))
+        live.update(attempts=F("attempts") + 1, used_at=Case(last_try, default=None, output_field=DateTimeField()))
+        raise InvalidCode("Invalid code or email.")
+    # Of concurrent right answers, one finds the code still live; so does none after the limit.
+    if not live.update(used_at=now):
+        raise InvalidCode("Invalid code or email.")
     if not user.is_active:
         raise AccountDisabled("User is disabled")
     return user
@@ -290,7 +317,7 @@ def login_with_google_id_token(*, request, id_token: str) -> User:
         user = sociallogin.user
     else:
         email = sociallogin.user.email
-        if email and User.objects.filter(email__iexact=email).exists():
+        if email and User.objects.filter(email=normalize_email(email)).exists():
             raise EmailBelongsToAnotherAccount(
                 "An account with this email address already exists. Sign in to it and connect Google from your account."
             )

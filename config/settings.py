@@ -149,6 +149,21 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite serves `make run` and the SQLite test pass: concurrent requests must wait for the one
+    # writer instead of failing with "database is locked". WAL lets readers run beside the writer;
+    # IMMEDIATE takes the write lock when a transaction starts (a deferred one that reads, then
+    # writes, fails at once without waiting); `timeout` is how long a writer waits for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+    # Tests that run real threads need a file: an in-memory database shared between threads
+    # locks whole tables (SQLITE_LOCKED), which no busy timeout waits for.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "db-test.sqlite3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
-from accounts.models import Profile, User
+from accounts.models import Profile, User, normalize_email
 from accounts.services import is_verified
+
+
+class NormalizedEmailField(serializers.EmailField):
+    """An address in its one stored spelling (accounts.models.normalize_email)."""
+
+    def to_internal_value(self, data):
+        return normalize_email(super().to_internal_value(data))
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -44,7 +51,7 @@ class ErrorsSerializer(serializers.Serializer):
 
 
 class RegisterInput(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = NormalizedEmailField(max_length=254)
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
@@ -61,7 +68,7 @@ class RefreshInput(serializers.Serializer):
 
 
 class EmailInput(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = NormalizedEmailField(max_length=254)
 
 
 class NewPasswordInput(serializers.Serializer):
@@ -75,7 +82,7 @@ class ChangePasswordInput(serializers.Serializer):
 
 
 class LoginCodeInput(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = NormalizedEmailField(max_length=254)
     code = serializers.CharField(max_length=32)
 
 

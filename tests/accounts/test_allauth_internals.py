@@ -22,6 +22,7 @@ CALLED = {
     (password_change, "change_password"): ["user", "password"],
     (password_reset, "reset_password"): ["user", "password"],
     (signup, "send_unknown_account_mail"): ["request", "email"],
+    (signup, "prevent_enumeration"): ["request", "email"],
     (ratelimit, "consume"): ["request", "action", "key"],
     (DefaultAccountAdapter, "_get_login_attempts_cache_key"): ["request", "credentials"],
     (ratelimit_core, "get_rates"): ["app", "action"],
