@@ -24,20 +24,27 @@ from tests.celery_worker import ROOT, skip_or_fail
 STARTUP_SECONDS = 60
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port of the range that nothing listens on and that this process has not handed out before."""
     low, high = (int(bound) for bound in os.environ.get("GATEHOUSE_TEST_PORTS", "18300-18399").split("-"))
     for port in range(low, high + 1):
+        if port in _handed_out:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     pytest.fail(f"no free port in {low}-{high} (GATEHOUSE_TEST_PORTS)")
 
 
 def closed_port() -> int:
-    """A port nothing listens on (bound and released at once)."""
+    """A port nothing listens on, and no server of these tests will (a database that is down)."""
     return free_port()
 
 
@@ -120,7 +127,8 @@ class Gunicorn:
 
     def start(self):
         command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}"]
-        command += ["--workers", str(self.workers), "--timeout", "60"]
+        # No control socket: its default path is shared by every gunicorn of this user on the machine.
+        command += ["--workers", str(self.workers), "--timeout", "60", "--no-control-socket"]
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         _wait(self.process, self._listening, self.output, "gunicorn")
