@@ -8,6 +8,10 @@
    lock), so dj-stripe's re-fetch and our compare-and-set see Stripe's states in order. When the
    lock is not free in time, or Stripe cannot be reached for the re-fetch, the answer is 503
    and Stripe delivers again later; dj-stripe has rolled the half-processed event back.
+
+A genuine delivery while this server has no Stripe key (billing not configured) is a 503 too,
+before dj-stripe writes anything: it could not re-fetch the event's objects, and Stripe keeps
+retrying for days, long enough for the key to be configured.
 """
 
 import contextlib
@@ -21,6 +25,7 @@ import stripe
 from django.db import connection, transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
+from djstripe.exceptions import InvalidStripeAPIKey
 from djstripe.models import Event, WebhookEndpoint
 from djstripe.views import ProcessWebhookView
 
@@ -46,6 +51,9 @@ class StripeWebhookView(ProcessWebhookView):
         if Event.objects.filter(id=event.get("id")).exists():
             _log(event, "duplicate", started, status=200)
             return HttpResponse("duplicate")
+        if not gateway.is_configured():
+            _log(event, "not_configured", started, status=503)
+            return _retry_later("Billing is not configured on this server; deliver again later.")
         try:
             with _customer_lock(_customer_of(event)):
                 response = super().post(request, uuid)
@@ -56,6 +64,10 @@ class StripeWebhookView(ProcessWebhookView):
             # dj-stripe's re-fetch failed; it rolled the event back and kept the error on its log row.
             _log(event, "stripe_unavailable", started, status=503, error=type(error).__name__)
             return _retry_later("Stripe could not be reached; deliver again later.")
+        except InvalidStripeAPIKey:
+            # dj-stripe found no key for the event's mode (e.g. a live event on a test key).
+            _log(event, "not_configured", started, status=503)
+            return _retry_later("No Stripe key for this event's mode is configured; deliver again later.")
         except Exception as error:
             _log(event, "failed", started, status=500, error=type(error).__name__)
             raise

@@ -36,11 +36,18 @@ def loggable_path(request) -> str:
 
 
 def _user_id(request):
+    if getattr(request, "logged_error", None):
+        return None  # the request failed for want of a backend: do not ask it again for the user
     user = getattr(request, "user", None)
     try:
         return user.pk if user is not None and user.is_authenticated else None
     except Exception:  # the session store may be the thing that is down
         return None
+
+
+def note_error(request, error: Exception) -> None:
+    """Name ``error`` on this request's log line (its class only: messages can carry hosts)."""
+    request.logged_error = type(error).__name__
 
 
 class RequestLogMiddleware:
@@ -54,16 +61,15 @@ class RequestLogMiddleware:
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         response[REQUEST_ID_HEADER] = request.request_id
         level = logging.ERROR if response.status_code >= 500 else logging.INFO
-        logger.log(
-            level,
-            "request",
-            extra={
-                "method": request.method,
-                "path": loggable_path(request),
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "user_id": _user_id(request),
-                "request_id": request.request_id,
-            },
-        )
+        extra = {
+            "method": request.method,
+            "path": loggable_path(request),
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "user_id": _user_id(request),
+            "request_id": request.request_id,
+        }
+        if getattr(request, "logged_error", None):
+            extra["error"] = request.logged_error
+        logger.log(level, "request", extra=extra)
         return response

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.logging.RequestLogMiddleware",
+    "config.error_responses.ErrorResponseMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -175,7 +176,9 @@ if REDIS_URL:
             "BACKEND": "config.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "gatehouse",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            # Every request reads the cache: a hung Redis may cost one request this long per
+            # process and retry window (config.cache), not seconds per call.
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3},
         }
     }
 else:
@@ -451,6 +454,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 3, "visibility_timeout": 3600}
+# Publishing runs on request paths (a sign-up publishes its mail): one try with a short socket
+# timeout (config.celery), never an inline retry; the outbox sweep publishes a lost mail again.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_PUBLISH_SOCKET_TIMEOUT = 0.5
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # The beat schedule lives in django-celery-beat's tables (billing/migrations/*_periodic_schedule.py

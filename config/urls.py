@@ -10,6 +10,7 @@ admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse admin"
 
 handler404 = "config.views.page_not_found"
+handler500 = "config.views.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),

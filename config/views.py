@@ -1,9 +1,10 @@
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from config import health
+from config import error_responses, health
 
 
 @require_GET
@@ -30,3 +31,14 @@ def page_not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    """handler500: a database outage is a 503; JSON under /api/; else the styled page (no context:
+    whatever failed may be what a context processor needs)."""
+    error = error_responses.database_unavailable()
+    if error is not None:
+        return error_responses.service_unavailable(request, error)
+    if error_responses.is_api(request):
+        return error_responses.api_error(500)
+    return defaults.server_error(request)

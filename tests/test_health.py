@@ -1,7 +1,10 @@
+import time
+
 import pytest
 from django.db import connection
 from django.test import override_settings
 
+from config import health
 from config.celery import app as celery_app
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -79,3 +82,20 @@ def test_without_a_broker_it_says_tasks_run_in_process(client):
 
 def test_it_only_answers_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_it_answers_within_its_budget_when_the_broker_check_does_not(client, monkeypatch):
+    def hung_broker():
+        time.sleep(health.BUDGET_SECONDS + 1)
+        return {"ok": True}
+
+    monkeypatch.setattr(health, "check_broker", hung_broker)
+    started = time.monotonic()
+    response = client.get("/healthz")
+
+    assert time.monotonic() - started < health.BUDGET_SECONDS + 0.5
+    assert response.status_code == 503
+    broker = response.json()["checks"]["broker"]
+    assert broker["ok"] is False
+    assert broker["error"].endswith("did not answer within 0.8 s")
