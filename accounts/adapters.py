@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.hashers import make_password
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.utils.functional import cached_property
 
@@ -53,6 +54,23 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def clean_email(self, email):
         return normalize_email(super().clean_email(email))
+
+    def _get_login_attempts_cache_key(self, request, **credentials):
+        # allauth counts failed sign-ins per login *as typed*: "alice" and "alice@example.com" would
+        # be two counters for one account, doubling a guesser's tries. One counter per account
+        # (portal and API alike, accounts.services.authenticate_with_password); an unknown login
+        # keeps allauth's own key. One query either way. (A private allauth hook: its signature is
+        # pinned in tests/accounts/test_allauth_internals.py.)
+        login = (credentials.get("email") or credentials.get("username") or "").strip()
+        pk = (
+            User.objects.filter(Q(email=normalize_email(login)) | Q(username__iexact=login))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if pk is None:
+            return super()._get_login_attempts_cache_key(request, **credentials)
+        return f"{get_current_site(request).domain}:user:{pk}"
 
     def authenticate(self, request, **credentials):
         # allauth's sign-in form passes the login as both `email` and `username`, and its backend

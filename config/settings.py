@@ -165,6 +165,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests that run real threads need a file: an in-memory database shared between threads
     # locks whole tables (SQLITE_LOCKED), which no busy timeout waits for.
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "db-test.sqlite3"))
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A hung (not refusing) database must not hold a worker until gunicorn kills it: give up
+    # connecting after a few seconds and answer 503 (config.error_responses).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -25,6 +25,7 @@ VARIABLES = (
     "STRIPE_SECRET_KEY",
     "EMAIL_URL",
     "ALLOW_CONSOLE_EMAIL_IN_PRODUCTION",
+    "DB_CONNECT_TIMEOUT",
 )
 
 
@@ -205,3 +206,10 @@ def test_argon2_is_installed_and_hashes():
 def test_billing_is_configured_only_with_a_stripe_key(read_settings):
     with override_settings(STRIPE_SECRET_KEY=read_settings(STRIPE_SECRET_KEY="sk_test_123")["STRIPE_SECRET_KEY"]):
         assert stripe_gateway.is_configured() is True
+
+
+def test_a_hung_postgresql_is_given_up_on_after_a_few_seconds(read_settings):
+    assert read_settings(**production())["DATABASES"]["default"]["OPTIONS"] == {"connect_timeout": 5}
+    assert read_settings(**production(DB_CONNECT_TIMEOUT="2"))["DATABASES"]["default"]["OPTIONS"] == {
+        "connect_timeout": 2
+    }

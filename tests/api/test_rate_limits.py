@@ -218,3 +218,21 @@ def test_it_leaves_other_accounts_unlocked(db, generous_api_limit):
         api_login("alice", f"guess-{n}")
     assert api_login("alice", DEFAULT_PASSWORD).status_code == 429
     assert api_login("bob", DEFAULT_PASSWORD).status_code == 200
+
+
+def test_it_counts_one_account_once_however_its_login_is_typed(db, generous_api_limit):
+    UserFactory(username="alice", email="alice@example.com")
+    for typed in ("alice", "ALICE", "alice@example.com", "Alice@Example.com"):
+        assert "not correct" in portal_login(typed, "wrong-password").content.decode()
+    assert api_login("alice@EXAMPLE.com", "wrong-password").status_code == 401
+
+    assert api_login("alice", DEFAULT_PASSWORD).status_code == 429
+    assert LOCKED["detail"] in portal_login("alice@example.com", DEFAULT_PASSWORD).content.decode()
+
+
+def test_an_unknown_login_has_its_own_counter(db, generous_api_limit):
+    UserFactory(username="alice", email="alice@example.com")
+    for _ in range(5):
+        api_login("nobody@example.com", "wrong-password")
+    assert api_login("nobody@example.com", "wrong-password").status_code == 429
+    assert api_login("alice", DEFAULT_PASSWORD).status_code == 200
