@@ -1,6 +1,34 @@
+import hashlib
+import hmac
+
+from allauth.account import app_settings as allauth_settings
+from allauth.account.forms import ConfirmLoginCodeForm as AllauthConfirmLoginCodeForm
 from django import forms
+from django.conf import settings
+from django.core.cache import cache
 
 from accounts.models import Profile
+
+
+class ConfirmLoginCodeForm(AllauthConfirmLoginCodeForm):
+    """allauth's code form, with the tries counted in one atomic place.
+
+    allauth counts wrong codes in the session, so concurrent requests of one session overwrite each
+    other's count and more than LOGIN_BY_CODE_MAX_ATTEMPTS guesses get checked. Here every try takes
+    a numbered ticket from one cache counter per code (Redis INCR) before the code is compared; a
+    ticket past the limit is refused unchecked, so at most that many guesses are ever compared.
+    """
+
+    def clean_code(self) -> str:
+        if self.expected_code:
+            key = (
+                "login-code-tries:"
+                + hmac.new(settings.SECRET_KEY.encode(), self.expected_code.encode(), hashlib.sha256).hexdigest()
+            )
+            cache.add(key, 0, timeout=allauth_settings.LOGIN_BY_CODE_TIMEOUT)
+            if cache.incr(key) > allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
+                raise forms.ValidationError("Too many wrong codes. Request a new code.", code="too_many_tries")
+        return super().clean_code()
 
 
 class ProfileForm(forms.ModelForm):

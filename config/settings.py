@@ -234,6 +234,8 @@ ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 ACCOUNT_LOGIN_BY_CODE_TIMEOUT = env.int("LOGIN_CODE_TIMEOUT", default=300)
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=3)
 ACCOUNT_LOGIN_BY_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
+# Code tries counted atomically, not in the session (concurrent guesses in one session; accounts/forms.py).
+ACCOUNT_FORMS = {"confirm_login_code": "accounts.forms.ConfirmLoginCodeForm"}
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 ACCOUNT_PASSWORD_INPUT_RENDER_VALUE = False
 ACCOUNT_SESSION_REMEMBER = None

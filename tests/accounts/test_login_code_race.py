@@ -10,13 +10,6 @@ from tests.accounts.mail import code_in, last_mail_to
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.xfail(
-    reason="allauth counts the portal's wrong codes in the session: concurrent requests of one session "
-    "overwrite each other's count (a lost update), so more than LOGIN_BY_CODE_MAX_ATTEMPTS guesses are "
-    "checked and the right code still signs in. Fixing it needs a ConfirmLoginCodeForm that counts in "
-    "one atomic place (ACCOUNT_FORMS in config/settings.py); open, see the hardening issue.",
-    strict=False,
-)
 def test_twelve_concurrent_wrong_codes_in_one_session_leave_no_500_and_the_right_code_refused(user):
     client = Client()
     assert client.post("/accounts/login/code/", {"email": "alice@example.com"}).status_code == 302
