@@ -95,15 +95,15 @@ RUN DJANGO_ENV=production \
 
 EXPOSE 8000
 
-# No curl in slim images: use the interpreter. urlopen raises on 503 (and on
-# connection errors), which makes the check fail. The Host header is the
-# first ALLOWED_HOSTS entry so Django's host validation does not answer 400
-# when ALLOWED_HOSTS does not list 127.0.0.1 (a leading "." wildcard is
-# stripped; "*" or empty falls back to localhost).
-# Worker/beat/migrate containers reuse this image and must override or
-# disable this check (docker-compose.yml does).
+# Liveness only (/livez: the process serves; no database, cache or broker), so a Redis or
+# database blip does not restart a serving container; load balancers use /readyz (README,
+# "Probes"). No curl in slim images: the interpreter fetches it, and urlopen raises on a non-2xx
+# answer or a refused connection, which fails the check. config.probes.ProbeMiddleware answers
+# the probes before host validation, so the Host (127.0.0.1) needs no ALLOWED_HOSTS entry and
+# works with ALLOWED_HOSTS_FILE. Worker/beat/migrate containers reuse this image and must
+# override or disable this check (docker-compose.yml does).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); h = h if h not in ('', '*') else 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=8)"]
+    CMD ["python", "-c", "import urllib.request as r; r.urlopen('http://127.0.0.1:8000/livez', timeout=8)"]
 
 # gunicorn.conf.py holds the server's settings: bind 0.0.0.0:8000, WEB_CONCURRENCY workers
 # (default 3), timeout, no access log (the app writes one structured line per request), and

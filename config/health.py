@@ -1,4 +1,19 @@
-"""Liveness of what a request needs: the database, the cache and the Celery broker.
+"""The probes: liveness (the process serves), readiness and the full dependency report.
+
+- ``/livez`` (:func:`live`): this process answers HTTP. It touches no database, cache or broker,
+  so an orchestrator restarts the container only when the process itself is stuck or gone.
+- ``/readyz`` (:func:`ready`): this instance can serve pages. 503 unless the database answers AND
+  has no unapplied migrations (a web instance started before ``migrate`` ran would answer 500 on
+  every page). Redis (cache, broker) is reported but not fatal: without it the app degrades
+  (config.cache falls back to a per-process cache, mail waits in the outbox), so the answer is
+  200 with ``"status": "degraded"``; pulling every instance at once on a Redis blip would turn it
+  into a full outage.
+- ``/healthz`` (:func:`healthy`): for monitoring, not for load balancers. The same checks, but 503
+  when any of them fails (Redis too), as it always has.
+
+The migration plan is computed from the migration files and the database's ``django_migrations``
+table; once it comes out empty this process remembers that (migrations are applied before new code
+starts, never while it runs) and later probes only run ``SELECT 1``.
 
 A load balancer gives the probe a few seconds, so the whole answer must come within
 BUDGET_SECONDS even when Redis hangs (accepts connections, answers nothing): the cache check is
@@ -13,7 +28,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 
 from config.celery import app as celery_app
@@ -37,13 +53,34 @@ def _broker_service() -> str:
     return _kind(celery_app.conf.broker_url, "broker")
 
 
+# Set once the database had no unapplied migration; never unset in this process.
+_migrated = False
+
+
+def unapplied_migrations(connection) -> int:
+    """How many migrations on disk the database has not applied (0 once it has been seen at 0)."""
+    global _migrated
+    if _migrated:
+        return 0
+    executor = MigrationExecutor(connection)
+    count = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    _migrated = count == 0
+    return count
+
+
 def check_database() -> dict:
+    """The database answers ``SELECT 1`` and has every migration applied."""
+    connection = connections[DEFAULT_DB_ALIAS]
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        unapplied = unapplied_migrations(connection)
     except Exception as exc:
         return _failure(exc)
+    if unapplied:
+        noun = "migration" if unapplied == 1 else "migrations"
+        return {"ok": False, "error": f"{unapplied} unapplied {noun}", "unapplied_migrations": unapplied}
     return {"ok": True}
 
 
@@ -92,7 +129,24 @@ def check_all() -> dict:
     return {"database": database, "cache": cache_state, "broker": broker(deadline)}
 
 
-def as_response(checks: dict) -> JsonResponse:
-    healthy = all(check["ok"] for check in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
-    return JsonResponse(body, status=200 if healthy else 503)
+def _answer(status: str, checks: dict | None = None) -> JsonResponse:
+    body = {"status": status} if checks is None else {"status": status, "checks": checks}
+    return JsonResponse(body, status=503 if status == "unavailable" else 200)
+
+
+def live() -> JsonResponse:
+    """Liveness: 200 ``{"status": "ok"}`` whenever this process can answer; checks nothing else."""
+    return _answer("ok")
+
+
+def ready(checks: dict) -> JsonResponse:
+    """Readiness: 503 "unavailable" unless the database is up and migrated; then 200, "ok" when
+    the cache and broker are up too, else "degraded" (the failing ones named in ``checks``)."""
+    if not checks["database"]["ok"]:
+        return _answer("unavailable", checks)
+    return _answer("ok" if all(check["ok"] for check in checks.values()) else "degraded", checks)
+
+
+def healthy(checks: dict) -> JsonResponse:
+    """The full report: 200 "ok" when every check passes, else 503 "unavailable"."""
+    return _answer("ok" if all(check["ok"] for check in checks.values()) else "unavailable", checks)

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.probes.ProbeMiddleware",  # first: /livez and /readyz answer before any get_host() (any Host)
     "config.logging.RequestLogMiddleware",
     "config.error_responses.ErrorResponseMiddleware",
     "django.middleware.security.SecurityMiddleware",

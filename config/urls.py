@@ -14,6 +14,9 @@ handler500 = "config.views.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Also answered by config.probes.ProbeMiddleware, whatever the Host: see config/health.py.
+    path("livez", views.livez, name="livez"),
+    path("readyz", views.readyz, name="readyz"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),

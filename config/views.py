@@ -2,7 +2,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from config import error_responses, health
 
@@ -13,10 +13,27 @@ def home(request):
 
 
 @never_cache
+@require_safe
+def livez(request):
+    """Liveness probe (GET/HEAD): 200 while this process serves; touches no database, cache or broker.
+    Answered by config.probes.ProbeMiddleware before host validation, so any Host header works."""
+    return health.live()
+
+
+@never_cache
+@require_safe
+def readyz(request):
+    """Readiness probe (GET/HEAD), for load balancers: 503 unless the database answers and is fully
+    migrated; Redis down is 200 "degraded". Answered by config.probes.ProbeMiddleware like livez."""
+    return health.ready(health.check_all())
+
+
+@never_cache
 @require_GET
 def healthz(request):
-    report = health.check_all()
-    return health.as_response(report)
+    """Monitoring report: 503 when the database, its migrations, the cache or the broker fails.
+    Not a load-balancer probe (a Redis blip would pull every instance); behind ALLOWED_HOSTS."""
+    return health.healthy(health.check_all())
 
 
 def rate_limited(request, exception=None):
