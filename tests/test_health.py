@@ -2,6 +2,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from config import health
@@ -99,3 +100,18 @@ def test_it_answers_within_its_budget_when_the_broker_check_does_not(client, mon
     broker = response.json()["checks"]["broker"]
     assert broker["ok"] is False
     assert broker["error"].endswith("did not answer within 0.8 s")
+
+
+@pytest.mark.django_db
+def test_it_answers_503_while_migrations_are_unapplied(client, monkeypatch):
+    # A web instance started before `migrate` ran: every page would be a 500 (the test database
+    # is migrated, so the executor is made to see 2 missing; tests/test_probes.py uses a real empty one).
+    monkeypatch.setattr(health, "_migrated", False, raising=False)
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets, clean_start=False: [None, None])
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {
+        "ok": False,
+        "error": "2 unapplied migrations",
+        "unapplied_migrations": 2,
+    }
