@@ -25,13 +25,15 @@ $(VENV)/.installed-bench: requirements.lock requirements-bench.lock | $(BIN)/pyt
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
 	@touch $@ $(VENV)/.installed-runtime
 
-# pip-tools runs from its own throwaway venv, so it never lands in .venv or the image.
+# pip-tools runs from its own throwaway venv, so it never lands in .venv or the image. pip-compile
+# --generate-hashes, not uv: pip stays the one installer everywhere (image, make, CI), which reads the
+# lock with --require-hashes and nothing else to learn. requirements-compat.txt: see its comment.
 PIPTOOLS := /tmp/gatehouse-piptools
 lock:
 	@[ -x $(PIPTOOLS)/bin/pip-compile ] || { $(PYTHON) -m venv $(PIPTOOLS) && $(PIPTOOLS)/bin/pip install --quiet pip-tools; }
 	for name in requirements requirements-dev requirements-bench; do \
 		$(PIPTOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
-			--strip-extras --output-file=$$name.lock $$name.txt || exit 1; \
+			--strip-extras --output-file=$$name.lock $$name.txt requirements-compat.txt || exit 1; \
 	done
 
 install: $(VENV)/.installed-runtime

@@ -78,7 +78,7 @@ def test_every_lock_pins_each_top_level_requirement_at_the_same_version():
     for name in REQUIREMENTS:
         lock = pins(ROOT / name.replace(".txt", ".lock"))
         top_level = {}
-        for included in ("requirements.txt", name):
+        for included in ("requirements.txt", "requirements-compat.txt", name):
             top_level.update(pins(ROOT / included))
         drifted = {package: (version, lock.get(package)) for package, version in top_level.items()}
         assert {package: pair for package, pair in drifted.items() if pair[0] != pair[1]} == {}, name
