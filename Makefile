@@ -4,24 +4,37 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint migrate clean bench
+.PHONY: run test install install-dev lint lock migrate clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Gatehouse needs Python 3.11, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
 
-# Stamp files make installs idempotent: pip runs again only when a requirements file changes.
-$(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+# Installs come from the lock files (every package, transitive ones included, pinned with its hashes;
+# pip refuses anything else), the same ones the image and CI use. Stamp files make installs idempotent:
+# pip runs again only when a lock file changes. `make lock` regenerates the locks after a requirements*.txt edit.
+$(VENV)/.installed-runtime: requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	@touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements.lock requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	@touch $@ $(VENV)/.installed-runtime
 
-$(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+$(VENV)/.installed-bench: requirements.lock requirements-bench.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
 	@touch $@ $(VENV)/.installed-runtime
+
+# pip-tools runs from its own throwaway venv, so it never lands in .venv or the image. pip-compile
+# --generate-hashes, not uv: pip stays the one installer everywhere (image, make, CI), which reads the
+# lock with --require-hashes and nothing else to learn. requirements-compat.txt: see its comment.
+PIPTOOLS := /tmp/gatehouse-piptools
+lock:
+	@[ -x $(PIPTOOLS)/bin/pip-compile ] || { $(PYTHON) -m venv $(PIPTOOLS) && $(PIPTOOLS)/bin/pip install --quiet pip-tools; }
+	for name in requirements requirements-dev requirements-bench; do \
+		$(PIPTOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+			--strip-extras --output-file=$$name.lock $$name.txt requirements-compat.txt || exit 1; \
+	done
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

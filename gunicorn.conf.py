@@ -20,6 +20,15 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
 bind = "0.0.0.0:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 3)
 timeout = 30
+# SIGTERM: workers get this long to finish in-flight requests before they are killed. The
+# orchestrator's grace period must be longer (docker-compose.yml: stop_grace_period 40s; Docker's
+# own default is 10 s, Kubernetes' terminationGracePeriodSeconds 30 s: set 40).
+graceful_timeout = 30
+# The workers' heartbeat files live in RAM, not in /tmp: the image runs with a read-only root
+# filesystem (docker run --read-only), where /dev/shm is still a writable tmpfs. (Not every
+# development machine has one: macOS keeps gunicorn's default there.)
+SHARED_MEMORY = "/dev/shm"  # noqa: S108 - a tmpfs gunicorn only keeps its own open, unlinked files in
+worker_tmp_dir = SHARED_MEMORY if os.path.isdir(SHARED_MEMORY) else None
 # No access log: the app writes one structured line per request itself (config/logging.py).
 accesslog = None
 # Worker recycling (--max-requests) is on the Dockerfile's command line, not here: gunicorn reads

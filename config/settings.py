@@ -423,6 +423,9 @@ STORAGES = {
         )
     },
 }
+# collectstatic keeps only the hashed copies (the manifest's names) in production: the unhashed
+# copies are never referenced by {% static %} and were ~16 MB of the image.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = PRODUCTION
 
 # --- Email --------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -501,8 +504,22 @@ if PRODUCTION and not REDIS_URL:
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOG_FILE = env.str("LOG_FILE", default=str(BASE_DIR / "logs" / "gatehouse.log"))
-Path(LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+# Stdout only, unless LOG_FILE names a file: the image runs with a read-only root filesystem and
+# any uid (Kubernetes, OpenShift), where nothing may be written, and the platform collects stdout.
+# The file's directory must exist and be writable; nothing creates it.
+LOG_FILE = env.str("LOG_FILE", default="")
+_log_handlers = {
+    "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
+}
+if LOG_FILE:
+    _log_handlers["file"] = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "filename": LOG_FILE,
+        "maxBytes": 10 * 1024 * 1024,
+        "backupCount": 5,
+        "formatter": "json",
+        "encoding": "utf-8",
+    }
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -513,18 +530,8 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
-        "file": {
-            "class": "logging.handlers.RotatingFileHandler",
-            "filename": LOG_FILE,
-            "maxBytes": 10 * 1024 * 1024,
-            "backupCount": 5,
-            "formatter": "json",
-            "encoding": "utf-8",
-        },
-    },
-    "root": {"handlers": ["stdout", "file"], "level": LOG_LEVEL},
+    "handlers": _log_handlers,
+    "root": {"handlers": list(_log_handlers), "level": LOG_LEVEL},
     "loggers": {
         # The request line comes from config.logging; Django's own would be a second, noisier line.
         "django.server": {"level": "WARNING"},

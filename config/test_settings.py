@@ -7,8 +7,8 @@ from config.settings import LOGGING, PASSWORD_HASHERS, SOCIALACCOUNT_PROVIDERS
 # settings put Argon2 first.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-LOG_FILE = None
-LOGGING["handlers"].pop("file")
+LOG_FILE = ""
+LOGGING["handlers"].pop("file", None)  # a LOG_FILE in the environment adds one
 LOGGING["root"]["handlers"] = ["stdout"]
 
 # Mail tasks run in-process so tests read mail.outbox; the Celery issue's tests start a real worker.

@@ -213,3 +213,21 @@ def test_a_hung_postgresql_is_given_up_on_after_a_few_seconds(read_settings):
     assert read_settings(**production(DB_CONNECT_TIMEOUT="2"))["DATABASES"]["default"]["OPTIONS"] == {
         "connect_timeout": 2
     }
+
+
+def test_it_logs_to_stdout_only_unless_log_file_is_set(read_settings, tmp_path):
+    # An empty LOG_FILE (as Compose passes `LOG_FILE=`) is unset: the image's read-only root
+    # filesystem has nowhere to write a file.
+    for settings in (read_settings(LOG_FILE="", **production()), read_settings(LOG_FILE="")):
+        assert settings["LOG_FILE"] == ""
+        assert list(settings["LOGGING"]["handlers"]) == ["stdout"]
+        assert settings["LOGGING"]["root"]["handlers"] == ["stdout"]
+
+    settings = read_settings(LOG_FILE=str(tmp_path / "gatehouse.log"), **production())
+    assert settings["LOGGING"]["handlers"]["file"]["filename"] == str(tmp_path / "gatehouse.log")
+    assert settings["LOGGING"]["root"]["handlers"] == ["stdout", "file"]
+
+
+def test_it_keeps_only_hashed_static_files_in_production(read_settings):
+    assert read_settings(**production())["WHITENOISE_KEEP_ONLY_HASHED_FILES"] is True
+    assert read_settings()["WHITENOISE_KEEP_ONLY_HASHED_FILES"] is False
