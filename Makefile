@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint lock migrate clean bench
+.PHONY: run test install install-dev lint lock migrate clean bench image-test
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Gatehouse needs Python 3.11, found " + sys.version' 
@@ -61,6 +61,13 @@ bench: $(VENV)/.installed-bench
 		$$sudo apt-get install -y -qq wrk >/dev/null 2>&1 || { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }; \
 	}
 	$(BIN)/python bench/run.py
+
+# `make image-test`: build the production image (Dockerfile) on a debootstrap stand-in base and run it as a
+# locked-down platform would (read-only root, random uid, host network on 127.0.0.1 only) against PostgreSQL on
+# 127.0.0.1:5432 (a fresh database, dropped after) and Redis; checks readiness, the probes and the sign-in page.
+# Needs root: installs docker.io and debootstrap, starts dockerd if none runs (.ci/image-test).
+image-test:
+	.ci/image-test
 
 # Style, then the architecture: import contracts (pyproject.toml [tool.importlinter]) and no code
 # written twice (six or more lines) in the apps and config, migrations aside.
