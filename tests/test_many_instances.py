@@ -232,6 +232,19 @@ def test_two_clients_have_two_buckets(proxy):
     assert second.request("GET", "/api/billing/plans").status == 200
 
 
+def test_a_clients_own_forwarded_proto_is_overwritten_by_the_proxy(proxy, backends):
+    # Django sends HSTS only over what it takes for HTTPS; the proxy speaks plain HTTP here and
+    # says so ($scheme), whatever the client claims. (The instances trust the proxy's header.)
+    client = Client(proxy, "127.0.0.8")
+
+    answers = [client.request("GET", "/", headers={"X-Forwarded-Proto": "https"}) for _ in range(2)]
+
+    assert {upstream(answer) for answer in answers} == backends
+    for answer in answers:
+        assert answer.status == 200
+        assert answer.headers["Strict-Transport-Security"] is None
+
+
 # --- Beat: one scheduler for the whole deployment ----------------------------------------------
 
 
