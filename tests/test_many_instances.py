@@ -5,7 +5,8 @@ Two gunicorn processes (production settings, the repository's gunicorn.conf.py, 
 nginx, with deploy/nginx.conf.example rendered, balances them round robin and says in an
 X-Upstream header which one answered. Clients are told apart by the loopback address they connect
 from (127.0.0.2, 127.0.0.3, ...): that is the peer nginx appends to X-Forwarded-For, as it would
-append a real client's address.
+append a real client's address. The webhook tests point the instances' stripe SDK at the session's
+loopback fake Stripe (tests/fake_stripe) and sign deliveries with the endpoint's secret.
 
 The one difference from the production settings: STATIC_ROOT points at a temporary directory that
 the fixture fills with `collectstatic` (production settings need the manifest to render a page),
@@ -17,6 +18,8 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
+import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -24,10 +27,23 @@ import pytest
 import yaml
 from django.conf import settings
 from django.db import connection
+from django.test import Client as DjangoClient
+from djstripe.models import Event
 
 from accounts.hashers import Argon2idHasher
+from billing.models import Subscription
+from billing.webhook_views import _customer_lock
+from mail.models import OutboundEmail
+from tests.billing.fake_billing import (
+    make_webhook_endpoint,
+    start_checkout,
+    sync_plans,
+    webhook_url,
+)
 from tests.celery_worker import ROOT, database_url, skip_or_fail
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.fake_stripe import FAKE_API_KEY
+from tests.fake_stripe.webhooks import event_payload, sign_payload
 from tests.servers import ConfiguredGunicorn, Nginx, RedisServer, closed_port
 
 HOST = "127.0.0.1"  # what nginx passes on as Host ($host): the only entry of ALLOWED_HOSTS
@@ -44,6 +60,14 @@ import os
 from config.settings import *  # noqa: F403 - the production settings, static files collected elsewhere
 
 STATIC_ROOT = os.environ["GATEHOUSE_TEST_STATIC_ROOT"]
+
+# The loopback fake Stripe answers dj-stripe's re-fetches while a webhook is handled (as bench/ does).
+import stripe  # noqa: E402
+
+stripe.api_base = os.environ["GATEHOUSE_TEST_STRIPE_API_BASE"]
+stripe.max_network_retries = 0
+stripe.enable_telemetry = False
+STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY  # noqa: F405 - dj-stripe's test-mode key, as the billing tests set it
 """
 
 
@@ -79,7 +103,7 @@ def upstream(response) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, django_db_setup, django_db_blocker):
+def site(tmp_path_factory, django_db_setup, django_db_blocker, fake_stripe_server):
     """Two web instances and the proxy in front, up for the whole module."""
     if connection.vendor != "postgresql":
         skip_or_fail("the web processes cannot see the test's in-memory SQLite database: set DATABASE_URL")
@@ -104,6 +128,9 @@ def site(tmp_path_factory, django_db_setup, django_db_blocker):
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
         "TRUSTED_PROXY_COUNT": "1",
         "API_RATE_LIMIT_DEFAULT": f"{API_LIMIT}/m",
+        "GATEHOUSE_TEST_STRIPE_API_BASE": fake_stripe_server.api_base,
+        "STRIPE_SECRET_KEY": FAKE_API_KEY,
+        "STRIPE_TEST_MODE_OK": "True",
     }
     webs = [ConfiguredGunicorn(tmp, env) for _ in range(2)]
     collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
@@ -143,7 +170,7 @@ def member(site, django_db_blocker):
     """A verified member whose password the production hasher (Argon2id) can check.
 
     Committed outside any test's transaction (the web processes see only committed rows) and
-    deleted afterwards: no transactional test's flush, which would empty the shared tables.
+    deleted afterwards, so the session tests need no transactional test's flush.
     """
     hasher = Argon2idHasher()
     with django_db_blocker.unblock():
@@ -243,6 +270,84 @@ def test_a_clients_own_forwarded_proto_is_overwritten_by_the_proxy(proxy, backen
     for answer in answers:
         assert answer.status == 200
         assert answer.headers["Strict-Transport-Security"] is None
+
+
+# --- The webhook lock: a PostgreSQL advisory lock, so it holds across instances ----------------
+
+
+def start_deliveries(proxy: Nginx, path: str, event: dict, secret: str, copies: int = 2):
+    """POST the same signed event ``copies`` times at once through the proxy, in threads.
+
+    Returns (responses, threads): a response stays None until its answer has arrived."""
+    body = event_payload(event)
+    barrier = threading.Barrier(copies)
+    responses = [None] * copies
+
+    def post(index):
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign_payload(body, secret)}
+        barrier.wait()
+        responses[index] = Client(proxy, "127.0.0.9").request("POST", path, body=body.decode(), headers=headers)
+
+    threads = [threading.Thread(target=post, args=(index,)) for index in range(copies)]
+    for thread in threads:
+        thread.start()
+    return responses, threads
+
+
+def deliver_at_once(proxy: Nginx, path: str, event: dict, secret: str, copies: int = 2):
+    responses, threads = start_deliveries(proxy, path, event, secret, copies)
+    for thread in threads:
+        thread.join(timeout=60)
+    return responses
+
+
+@pytest.fixture
+def paid_checkout(fake_stripe_settings, user):
+    """alice paid through Checkout; (the fake, dj-stripe's webhook endpoint, the checkout's events)."""
+    fake = fake_stripe_settings
+    sync_plans("pro-monthly")
+    endpoint = make_webhook_endpoint(fake)
+    shopper = DjangoClient()
+    shopper.force_login(user)
+    return fake, endpoint, fake.complete_checkout(start_checkout(shopper))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_event_delivered_to_both_instances_at_once_has_one_effect(proxy, backends, paid_checkout):
+    fake, endpoint, done = paid_checkout
+    event = done.event("customer.subscription.created")
+    # dj-stripe's re-fetches take 0.3 s, so both deliveries are in flight together.
+    fake.timeout_next(seconds=0.3, times=2, path_prefix="/v1/subscriptions/", method="GET", process=True)
+
+    responses = deliver_at_once(proxy, webhook_url(endpoint), event, endpoint.secret)
+
+    assert [response.status for response in responses] == [200, 200], [r.text[-500:] for r in responses]
+    assert {upstream(response) for response in responses} == backends, "one delivery to each instance"
+    assert Event.objects.filter(id=event["id"]).count() == 1
+    assert Subscription.objects.get().status == "active"
+    assert OutboundEmail.objects.filter(subject__endswith="subscription has started").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_instance_waits_for_the_customers_lock_that_another_process_holds(proxy, backends, paid_checkout):
+    # The lock is PostgreSQL's (an advisory lock per customer), not a process's: while this test
+    # process holds it, neither instance processes a delivery for that customer.
+    _, endpoint, done = paid_checkout
+    event = done.event("customer.subscription.created")
+    hold = 1.5
+
+    with _customer_lock(done.subscription["customer"]):
+        responses, threads = start_deliveries(proxy, webhook_url(endpoint), event, endpoint.secret)
+        time.sleep(hold)
+        assert responses == [None, None], "answered while another process held the customer's lock"
+        assert not Event.objects.filter(id=event["id"]).exists()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert [response.status for response in responses] == [200, 200], [r.text[-500:] for r in responses]
+    assert {upstream(response) for response in responses} == backends
+    assert Event.objects.filter(id=event["id"]).count() == 1
+    assert OutboundEmail.objects.filter(subject__endswith="subscription has started").count() == 1
 
 
 # --- Beat: one scheduler for the whole deployment ----------------------------------------------
