@@ -160,3 +160,77 @@ class Gunicorn:
         except urllib.error.HTTPError as error:
             status, response_headers, text = error.code, error.headers, error.read().decode()
         return status, response_headers, text, time.monotonic() - started
+
+
+class ConfiguredGunicorn(Gunicorn):
+    """Gunicorn as the image starts it, with the repository's gunicorn.conf.py named explicitly
+    (FORWARDED_ALLOW_IPS, the proxy-header filter); bind and worker count from the test."""
+
+    def start(self):
+        command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "config.wsgi:application"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--no-control-socket"]
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        _wait(self.process, self._listening, self.output, "gunicorn")
+
+
+def nginx_binary() -> str:
+    """Debian's nginx, installed with apt when missing and the tests run as root (as .ci/run does for chromium)."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+        environ = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([*apt, "update", "-q"], env=environ, check=False, capture_output=True)
+        subprocess.run([*apt, "install", "-y", "-q", "nginx-light"], env=environ, check=False, capture_output=True)
+        binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        skip_or_fail("nginx is not installed (apt-get install nginx-light): the many-instances tests run one")
+    return binary
+
+
+class Nginx:
+    """nginx in the foreground with a site file rendered into ``tmp`` (a minimal main config around it)."""
+
+    def __init__(self, tmp: Path, site: str):
+        self.port = free_port()
+        self.dir = tmp / f"nginx-{self.port}"
+        self.dir.mkdir()
+        # World-readable: when started as root, nginx's workers run as nobody and open nothing
+        # here but the temp paths, which must be theirs to write.
+        self.dir.chmod(0o777)
+        self.site = site.replace("@LISTEN@", f"127.0.0.1:{self.port}")
+        self.output = self.dir / "nginx.out"
+        self.process = None
+
+    def start(self):
+        binary = nginx_binary()
+        (self.dir / "site.conf").write_text(self.site)
+        temp_paths = "".join(
+            f"    {kind}_temp_path {self.dir / kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        main = (
+            "daemon off;\nworker_processes 1;\n"
+            f"pid {self.dir / 'nginx.pid'};\nerror_log {self.dir / 'error.log'} warn;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n    access_log off;\n" + temp_paths + f"    include {self.dir / 'site.conf'};\n}}\n"
+        )
+        (self.dir / "nginx.conf").write_text(main)
+        command = [binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")]
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+        if checked.returncode != 0:
+            pytest.fail(f"nginx refused the rendered config:\n{checked.stderr}\n{main}\n{self.site}")
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        _wait(self.process, self._listening, self.output, "nginx")
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        # SIGTERM is nginx's fast shutdown; its workers go with the master.
+        _stop(self.process)
