@@ -48,6 +48,14 @@ def closed_port() -> int:
     return free_port()
 
 
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _wait(process: subprocess.Popen, ready, output: Path, what: str) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while not ready():
@@ -134,11 +142,7 @@ class Gunicorn:
         _wait(self.process, self._listening, self.output, "gunicorn")
 
     def _listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return listening(self.port)
 
     def stop(self):
         _stop(self.process)
@@ -225,11 +229,7 @@ class Nginx:
         _wait(self.process, self._listening, self.output, "nginx")
 
     def _listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return listening(self.port)
 
     def stop(self):
         # SIGTERM is nginx's fast shutdown; its workers go with the master.

@@ -8,12 +8,8 @@ host validation, the https redirect and a database nobody migrated, happens only
 import http.client
 import json
 import secrets
-import socket
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -24,10 +20,9 @@ from django.test import override_settings
 
 from config import health
 from tests.test_health import database_down  # noqa: F401 - fixture
-from tests.test_proxy_headers import ROOT, dockerfile_cmd, production_environ
+from tests.test_proxy_headers import ROOT, image_gunicorn, production_environ
 from tests.test_redis_down import redis_down  # noqa: F401 - fixture
 
-PORTS = range(18500, 18600)  # this worktree's range for servers started by tests
 HOST = "gatehouse.example.com"
 INSTANCE_IP = "10.1.2.3"
 
@@ -55,8 +50,9 @@ def test_liveness_touches_no_database_cache_or_broker(client, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_it_is_ready_when_everything_is_up(client):
-    response = client.get("/readyz")
+@pytest.mark.parametrize("probe", ["/readyz", "/healthz"])
+def test_it_is_ready_when_everything_is_up(client, probe):
+    response = client.get(probe)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -149,41 +145,6 @@ def test_other_methods_and_paths_take_the_normal_route(client):
 # --- the image's gunicorn ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
-
-
-@contextmanager
-def image_gunicorn(tmp_path, environ: dict):
-    argv = dockerfile_cmd()
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("gunicorn")), *argv[1:], f"--bind=127.0.0.1:{port}", "--workers=1"]
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
-                time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def get(port: int, path: str, host: str) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", path, headers={"Host": host})
@@ -246,7 +207,7 @@ def test_an_unmigrated_database_is_live_but_not_ready_and_says_how_many_migratio
     tmp_path, empty_database_url
 ):
     expected = len(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)
-    with image_gunicorn(tmp_path, served_environ(tmp_path, empty_database_url)) as port:
+    with image_gunicorn(tmp_path, **served_environ(tmp_path, empty_database_url)) as port:
         live = get(port, "/livez", HOST)
         ready = get(port, "/readyz", HOST)
         report = get(port, "/healthz", HOST)
@@ -268,7 +229,7 @@ def test_an_unmigrated_database_is_live_but_not_ready_and_says_how_many_migratio
 def test_probes_answer_whatever_host_the_orchestrator_sends_while_pages_still_refuse_it(
     tmp_path, migrated_database_url
 ):
-    with image_gunicorn(tmp_path, served_environ(tmp_path, migrated_database_url)) as port:
+    with image_gunicorn(tmp_path, **served_environ(tmp_path, migrated_database_url)) as port:
         live = get(port, "/livez", INSTANCE_IP)
         ready = get(port, "/readyz", f"{INSTANCE_IP}:8000")
         page = get(port, "/accounts/login/", INSTANCE_IP)
@@ -284,7 +245,7 @@ def test_probes_answer_whatever_host_the_orchestrator_sends_while_pages_still_re
 @needs_postgres
 def test_a_plain_http_probe_is_not_redirected_to_https(tmp_path, migrated_database_url):
     # Production redirects plain HTTP (SECURE_SSL_REDIRECT defaults to True); a probe must not be.
-    with image_gunicorn(tmp_path, served_environ(tmp_path, migrated_database_url)) as port:
+    with image_gunicorn(tmp_path, **served_environ(tmp_path, migrated_database_url)) as port:
         live = get(port, "/livez", INSTANCE_IP)
         ready = get(port, "/readyz", HOST)
         page = get(port, "/accounts/login/", HOST)
@@ -313,7 +274,7 @@ def test_the_image_healthcheck_passes_when_the_hosts_come_from_allowed_hosts_fil
     del environ["ALLOWED_HOSTS"]
     argv = dockerfile_healthcheck()
     assert argv[0] == "python"
-    with image_gunicorn(tmp_path, environ) as port:
+    with image_gunicorn(tmp_path, **environ) as port:
         check = [sys.executable, *(arg.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for arg in argv[1:])]
         result = subprocess.run(check, env=environ, capture_output=True, text=True, timeout=30)  # noqa: S603
     # The database and Redis URLs point at closed ports: liveness does not care.

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-PORTS = range(18400, 18500)  # this worktree's range for servers started by tests
 HOST = "gatehouse.example.com"
 
 
@@ -40,17 +41,6 @@ def dockerfile_cmd() -> list[str]:
         if argv[0] == "exec":
             argv = argv[1:]
     return argv
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
 
 
 def production_environ(tmp_path, **overrides) -> dict:
