@@ -10,7 +10,6 @@ Views that run in the browser on purpose (the social web flow) say so with `uses
 
 from django.contrib.messages.storage.base import BaseStorage
 from django.contrib.sessions.backends.base import SessionBase
-from django.urls import Resolver404, resolve
 
 from accounts.api.ratelimit import API_PREFIX
 
@@ -52,26 +51,29 @@ class DiscardedMessages(BaseStorage):
         return []
 
 
-def uses_browser_session(request) -> bool:
-    try:
-        match = resolve(request.path_info)
-    except Resolver404:
-        return False
-    return getattr(getattr(match.func, "view_class", None), "uses_browser_session", False)
-
-
 class TokenOnlyApiMiddleware:
-    """Goes after SessionMiddleware and MessageMiddleware, which it stands in for under /api/."""
+    """Goes after SessionMiddleware and MessageMiddleware, which it stands in for under /api/.
+
+    The swap happens in process_view, where Django hands over the view it already resolved (no
+    second URL resolution per request), and is undone once the response is made.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path.startswith(API_PREFIX) or uses_browser_session(request):
-            return self.get_response(request)
-        browser_session, browser_messages = request.session, getattr(request, "_messages", None)
-        request.session, request._messages = RequestOnlySession(), DiscardedMessages(request)
         try:
             return self.get_response(request)
         finally:
-            request.session, request._messages = browser_session, browser_messages
+            put_aside = request.__dict__.pop("_browser_session_put_aside", None)
+            if put_aside is not None:
+                request.session, request._messages = put_aside
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        if getattr(getattr(view_func, "view_class", None), "uses_browser_session", False):
+            return None
+        request._browser_session_put_aside = (request.session, getattr(request, "_messages", None))
+        request.session, request._messages = RequestOnlySession(), DiscardedMessages(request)
+        return None
