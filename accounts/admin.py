@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db import models
 
+from accounts.exceptions import DeactivationRefused
 from accounts.models import Profile, User
 from accounts.services import deactivate_account
 
@@ -50,10 +51,15 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Deactivate selected users (sign out everywhere, no further sign-in)")
     def deactivate(self, request, queryset):
-        users = list(queryset.filter(is_active=True))
-        for user in users:
-            deactivate_account(user=user, request=request)
-        self.message_user(request, f"Deactivated {len(users)} user(s).")
+        deactivated = 0
+        for user in queryset.filter(is_active=True):
+            try:
+                deactivate_account(user=user, request=request)
+            except DeactivationRefused as refusal:
+                self.message_user(request, f"{user} was not deactivated: {refusal.reason}", messages.ERROR)
+            else:
+                deactivated += 1
+        self.message_user(request, f"Deactivated {deactivated} user(s).")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)  # inside the admin's transaction

@@ -84,3 +84,14 @@ class ProviderNotConfigured(AccountError):
     """A social provider without credentials on this server."""
 
     status_code = 503
+
+
+class DeactivationRefused(AccountError):
+    """Something the account owns could not be settled first (e.g. Stripe did not answer to cancel
+    the subscription): the account was left as it was, so try again later."""
+
+    status_code = 503
+
+    def __init__(self, message: str | None = None, *, reason: str = ""):
+        super().__init__(message or f"Your account was not deactivated: {reason}")
+        self.reason = reason or str(self)

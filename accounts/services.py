@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.utils import timezone
 
-from accounts import allauth_internals, tokens
+from accounts import allauth_internals, deactivation, tokens
 from accounts.adapters import SignupRaceLost, spend_one_hash
 from accounts.exceptions import (
     AccountDisabled,
@@ -63,14 +63,19 @@ def deactivate_account(*, user: User, request=None) -> None:
 
     Django refuses inactive users on every request (ModelBackend.get_user), so a session that
     escaped end_sessions() is dead anyway; ending them also removes them from the session list.
+
+    What the account owns elsewhere (a paid subscription: billing's hook) is settled first,
+    outside any transaction; if that is refused (DeactivationRefused) nothing has changed.
     """
+    notes = deactivation.describe(user)
+    deactivation.settle(user)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         user.is_active = False
         end_sessions(user=user)
         tokens.revoke_all(user, reason=TokenFamily.RevokedReason.DEACTIVATED)
         if user.email:
-            context = {"user": user, "current_site": current_site(request)}
+            context = {"user": user, "current_site": current_site(request), "notes": notes}
             message = get_account_adapter(request).render_mail("account/email/account_deactivated", user.email, context)
             outbox.store(message)
 

@@ -5,6 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts import deactivation
+from accounts.exceptions import DeactivationRefused
 from accounts.forms import DeactivateAccountForm, ProfileForm
 from accounts.services import deactivate_account
 
@@ -26,8 +28,13 @@ def profile(request):
 def deactivate(request):
     form = DeactivateAccountForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        deactivate_account(user=request.user, request=request)
-        logout(request)
-        messages.success(request, "Your account has been deactivated and every session signed out.")
-        return redirect("home")
-    return render(request, "accounts/deactivate.html", {"form": form})
+        try:
+            deactivate_account(user=request.user, request=request)
+        except DeactivationRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            logout(request)
+            messages.success(request, "Your account has been deactivated and every session signed out.")
+            return redirect("home")
+    notes = deactivation.describe(request.user)
+    return render(request, "accounts/deactivate.html", {"form": form, "notes": notes})

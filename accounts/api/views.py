@@ -36,6 +36,7 @@ from accounts.api.serializers import (
 from accounts.exceptions import (
     AccountDisabled,
     CodeExpired,
+    DeactivationRefused,
     EmailBelongsToAnotherAccount,
     InvalidCode,
     InvalidCredentials,
@@ -327,7 +328,7 @@ class DeactivateView(APIView):
     permission_classes = [IsAuthenticated, IsVerified]
 
     @extend_schema(request=DeactivateInput, responses={202: MessageSerializer}, tags=["auth"])
-    @raises(WrongPassword)
+    @raises(WrongPassword, DeactivationRefused)
     def post(self, request):
         data = _valid(DeactivateInput, request)
         services.deactivate_with_password(request=request._request, user=request.user, password=data.get("password"))

@@ -31,6 +31,7 @@ STATUSES = {
     account_errors.EmailBelongsToAnotherAccount: 409,
     account_errors.RedirectNotAllowed: 400,
     account_errors.ProviderNotConfigured: 503,
+    account_errors.DeactivationRefused: 503,
     billing_errors.BillingError: 503,
     billing_errors.BillingNotConfigured: 503,
     billing_errors.BillingUnavailable: 503,

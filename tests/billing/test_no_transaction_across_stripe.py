@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from billing.models import Plan, Subscription
 from tests.api.conftest import bearer, login
 from tests.billing.fake_billing import subscribe_through_fake
+from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,3 +92,24 @@ def test_the_plan_admin_calls_stripe_outside_any_transaction(client, staff, fake
 
 def _subscription_id() -> str:
     return Subscription.objects.get().stripe_subscription_id
+
+
+def test_deactivating_cancels_in_stripe_outside_any_transaction(subscribed_alice, stripe_requests):
+    subscribed_alice.post("/accounts/reauthenticate/", {"password": DEFAULT_PASSWORD})
+    stripe_requests.clear()
+
+    response = subscribed_alice.post("/accounts/deactivate/", {"confirm": "on"})
+
+    assert response.status_code == 302
+    assert ("DELETE", f"/v1/subscriptions/{_subscription_id()}") in [(m, p) for m, p, _ in stripe_requests]
+    assert in_transaction(stripe_requests) == []
+
+
+def test_deactivating_through_the_api_cancels_outside_any_transaction(subscribed_alice, stripe_requests):
+    member = bearer(APIClient(), login(APIClient())["token"])
+    stripe_requests.clear()
+
+    assert member.post("/api/deactivate", {"password": DEFAULT_PASSWORD}, format="json").status_code == 202
+
+    assert ("DELETE", f"/v1/subscriptions/{_subscription_id()}") in [(m, p) for m, p, _ in stripe_requests]
+    assert in_transaction(stripe_requests) == []

@@ -1,0 +1,49 @@
+"""Billing's part of deactivating an account (accounts.deactivation): the subscription is canceled first.
+
+A deactivated person can no longer use what they pay for, so nothing may keep charging them.
+Before the account changes, every subscription of theirs that Stripe could still charge is
+canceled now in Stripe (no proration, no refund of the days left), through the gateway with an
+idempotency key, and Stripe's answer is recorded here. When Stripe cannot be reached the account
+is left as it is (the hook raises; accounts refuses the deactivation with Stripe's message):
+deactivating and canceling later could lose the cancel and keep charging someone who is gone.
+"""
+
+from billing import stripe_gateway as gateway
+from billing.exceptions import StripeRejected
+from billing.lifecycle import record_stripe_answer
+from billing.models import Subscription, SubscriptionStatus
+
+# Stripe charges nothing more on these.
+ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
+
+
+def chargeable_subscriptions(user):
+    """The user's subscriptions Stripe could still charge, duplicates included."""
+    return Subscription.objects.filter(user=user).exclude(status__in=ENDED_STATUSES).select_related("plan")
+
+
+class CancelSubscriptionsOnDeactivation:
+    def describe(self, user) -> list[str]:
+        return [
+            f"Your {row.plan.name} plan is canceled now; you will not be charged again."
+            " The rest of the current period is not refunded."
+            for row in chargeable_subscriptions(user)
+            if row.duplicate_of_id is None  # a duplicate is refunded in full by billing.duplicates
+        ]
+
+    def settle(self, user) -> None:
+        for row in chargeable_subscriptions(user):
+            record_stripe_answer(cancel_now(row.stripe_subscription_id))
+
+
+def cancel_now(stripe_subscription_id: str):
+    """Stripe's subscription, canceled now (or already ended there, e.g. by a lost webhook's news)."""
+    try:
+        return gateway.cancel_subscription_now(
+            subscription_id=stripe_subscription_id, idempotency_key=f"deactivate:{stripe_subscription_id}:cancel"
+        )
+    except StripeRejected:
+        remote = gateway.retrieve_subscription(stripe_subscription_id)
+        if remote["status"] in ENDED_STATUSES:
+            return remote
+        raise
