@@ -9,7 +9,7 @@ from djstripe.models import WebhookEventTrigger
 from billing import services
 from billing import stripe_gateway as gateway
 from billing.exceptions import BillingError
-from billing.models import Plan, ReconciliationRun, Subscription
+from billing.models import DuplicateRefund, Plan, ReconciliationRun, Subscription
 from billing.webhook_views import reprocess
 
 
@@ -150,6 +150,58 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+
+
+@admin.register(DuplicateRefund)
+class DuplicateRefundAdmin(admin.ModelAdmin):
+    """Refunds of duplicate subscriptions; "Needs staff" are those Stripe refused or that ran out of attempts."""
+
+    list_display = ("stripe_subscription", "user", "state", "amount", "failures", "last_error", "updated_at")
+    list_filter = ("state",)
+    search_fields = (
+        "subscription__stripe_subscription_id",
+        "subscription__user__email",
+        "stripe_refund_id",
+        "stripe_invoice_id",
+    )
+    list_select_related = ("subscription__user",)
+    ordering = ("-updated_at",)
+    readonly_fields = (
+        "subscription",
+        "state",
+        "stripe_invoice_id",
+        "stripe_refund_id",
+        "stripe_status",
+        "amount",
+        "refunded_at",
+        "failures",
+        "last_error",
+        "needs_staff_since",
+        "created_at",
+        "updated_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="Stripe subscription")
+    def stripe_subscription(self, refund):
+        return refund.subscription.stripe_subscription_id
+
+    @admin.display(description="user")
+    def user(self, refund):
+        return refund.subscription.user
+
+    @admin.display(description="amount")
+    def amount(self, refund):
+        return refund.amount_display or "\u2014"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # dj-stripe's own log of deliveries, with the errors, the event type and a way to run a failed one again.

@@ -11,6 +11,8 @@ class BillingError(DomainError):
     """Billing is not configured here, or Stripe is unreachable or refused the request."""
 
     status_code = 503
+    # Stripe's error code when Stripe itself refused (e.g. "charge_already_refunded"), for staff and logs.
+    stripe_code: str | None = None
 
 
 class BillingNotConfigured(BillingError):

@@ -179,3 +179,49 @@ class Subscription(models.Model):
     @property
     def grants_access(self) -> bool:
         return self.status in ACCESS_STATUSES and self.duplicate_of_id is None
+
+
+class DuplicateRefund(models.Model):
+    """The refund of a duplicate subscription's payment (billing.duplicates), as Stripe answered it.
+
+    Shown to the customer in their billing history once made. A refund Stripe refuses in a way no
+    retry can fix (the charge was already refunded or is disputed), or that failed MAX_ATTEMPTS
+    times, is left for staff ("needs staff", with the reason) instead of being retried for a week.
+    """
+
+    MAX_ATTEMPTS = 10
+
+    class State(models.TextChoices):
+        TRYING = "trying", "Being refunded"
+        REFUNDED = "refunded", "Refunded"
+        NEEDS_STAFF = "needs_staff", "Needs staff"
+
+    subscription = models.OneToOneField(Subscription, on_delete=models.CASCADE, related_name="refund")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.TRYING)
+    stripe_invoice_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    # Stripe's refund status (succeeded, pending, requires_action, failed, canceled), once made.
+    stripe_status = models.CharField(max_length=32, blank=True)
+    amount_cents = models.PositiveIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    needs_staff_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="refunded") | ~Q(stripe_refund_id=""),
+                name="billing_refund_refunded_has_stripe_id",
+            )
+        ]
+
+    def __str__(self):
+        return f"Refund of {self.subscription.stripe_subscription_id} ({self.get_state_display()})"
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.amount_cents, self.currency) if self.amount_cents is not None else ""

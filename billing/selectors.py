@@ -1,11 +1,12 @@
 """Reads that billing pages and the API share."""
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KeyTransform
 from djstripe.models import Invoice
 
 from billing.access import access_subscription
-from billing.models import Subscription
+from billing.models import DuplicateRefund, Subscription
 
 # What the billing history page and payments/me show of an invoice, besides its ids and date.
 INVOICE_FIELDS = ("number", "amount_due", "currency", "status", "hosted_invoice_url", "invoice_pdf")
@@ -16,12 +17,20 @@ def invoices_for(user, *, limit: int = 100) -> list[dict]:
 
     Rows of the shown fields only: the database picks them out of each invoice's stored Stripe
     object (a few KB of JSON), so a page of invoices neither transfers nor decodes the rest.
+    A duplicate subscription's refund (billing.DuplicateRefund) comes with its invoice, in the
+    same query: ``refunded_cents``, ``refund_currency`` and ``refunded_at`` (None when none).
     """
     fields = {name: KeyTransform(name, "stripe_data") for name in INVOICE_FIELDS}
+    refunds = DuplicateRefund.objects.filter(stripe_invoice_id=OuterRef("id"), state=DuplicateRefund.State.REFUNDED)
+    refund = {
+        "refunded_cents": Subquery(refunds.values("amount_cents")[:1]),
+        "refund_currency": Subquery(refunds.values("currency")[:1]),
+        "refunded_at": Subquery(refunds.values("refunded_at")[:1]),
+    }
     return list(
         Invoice.objects.filter(customer__subscriber=user, livemode=settings.STRIPE_LIVE_MODE)
         .order_by("-created")
-        .values("djstripe_id", "id", "created", "subscription_id", **fields)[:limit]
+        .values("djstripe_id", "id", "created", "subscription_id", **fields, **refund)[:limit]
     )
 
 

@@ -46,7 +46,7 @@ def _call(operation: str, function, /, *args, idempotency_key: str | None = None
     try:
         return function(*args, **options, **params)
     except stripe.CardError as error:
-        raise PaymentDeclined(error.user_message or "The card was declined.") from error
+        raise _refusal(PaymentDeclined(error.user_message or "The card was declined."), error) from error
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
         _log_failure(operation, error)
         raise BillingUnavailable("Stripe could not be reached. Please try again in a few minutes.") from error
@@ -55,10 +55,15 @@ def _call(operation: str, function, /, *args, idempotency_key: str | None = None
         raise BillingUnavailable("Billing is misconfigured on this server. Please contact support.") from error
     except stripe.InvalidRequestError as error:
         _log_failure(operation, error)
-        raise StripeRejected(error.user_message or "Stripe refused the request.") from error
+        raise _refusal(StripeRejected(error.user_message or "Stripe refused the request."), error) from error
     except stripe.StripeError as error:
         _log_failure(operation, error)
         raise BillingUnavailable("Stripe is having trouble. Please try again in a few minutes.") from error
+
+
+def _refusal(refusal, error: stripe.StripeError):
+    refusal.stripe_code = error.code
+    return refusal
 
 
 def _log_failure(operation: str, error: stripe.StripeError) -> None:

@@ -21,7 +21,7 @@ from billing import emails
 from billing import stripe_gateway as gateway
 from billing.exceptions import BillingUnavailable, StripeRejected
 from billing.lifecycle import apply_stripe_subscription
-from billing.models import ACCESS_STATUSES, ReconciliationRun, Subscription, SubscriptionStatus
+from billing.models import ACCESS_STATUSES, DuplicateRefund, ReconciliationRun, Subscription, SubscriptionStatus
 from mail.publish import publish
 
 logger = logging.getLogger("gatehouse.billing")
@@ -187,7 +187,7 @@ def retry_unresolved_duplicates(*, resolve_duplicate, now=None, limit: int = 100
         duplicate_resolved_at__isnull=True,
         updated_at__lt=now - DUPLICATE_RETRY_AFTER,
         created_at__gt=now - DUPLICATE_RETRY_FOR,
-    )
+    ).exclude(refund__state=DuplicateRefund.State.NEEDS_STAFF)  # retrying cannot fix those: staff can
     dispatched = 0
     for pk in stale.order_by("pk").values_list("pk", flat=True)[:limit]:
         if not publish(resolve_duplicate, pk):

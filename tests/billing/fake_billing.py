@@ -130,3 +130,12 @@ def deliver(client, endpoint, *events, timestamp: int | None = None):
     from tests.fake_stripe import post_event
 
     return [post_event(client, webhook_url(endpoint), e, endpoint.secret, timestamp=timestamp) for e in events]
+
+
+def paid_twice(client, fake, endpoint, first_plan: str = "pro-monthly", second_plan: str = "business-monthly"):
+    """Two Checkout tabs, both paid, both webhooks delivered; the duplicate's cancel-and-refund task
+    not run yet (the test transaction never commits). Returns (kept, duplicate) as Lifecycles."""
+    sessions = start_checkout(client, first_plan), start_checkout(client, second_plan)
+    first, second = (fake.complete_checkout(session) for session in sessions)
+    deliver(client, endpoint, *first.events, *second.events)
+    return first, second
