@@ -3,13 +3,15 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db.models import Count
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from djstripe.models import WebhookEventTrigger
 
 from billing import services
 from billing import stripe_gateway as gateway
 from billing.exceptions import BillingError
-from billing.models import DuplicateRefund, Plan, ReconciliationRun, Subscription
+from billing.models import DuplicateRefund, IntegrityFinding, Plan, ReconciliationRun, Subscription
 from billing.webhook_views import reprocess
 
 
@@ -263,8 +265,30 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
     list_display = ("started_at", "outcome", "checked", "repaired", "failed", "finished_at")
     list_filter = ("outcome",)
     date_hierarchy = "started_at"
-    readonly_fields = ("started_at", "finished_at", "outcome", "checked", "repaired", "failed", "repairs_table")
+    readonly_fields = (
+        "started_at",
+        "finished_at",
+        "outcome",
+        "checked",
+        "repaired",
+        "failed",
+        "repairs_table",
+        "integrity_summary",
+    )
     exclude = ("repairs",)
+
+    @admin.display(description="Integrity report")
+    def integrity_summary(self, run):
+        counts = dict(run.findings.values_list("kind").annotate(n=Count("pk")).values_list("kind", "n"))
+        if not counts:
+            return "Nothing wrong between billing and access."
+        url = reverse("admin:billing_integrityfinding_changelist") + f"?run__id__exact={run.pk}"
+        lines = format_html_join(
+            "",
+            "<li>{}: {}</li>",
+            ((label, counts[kind]) for kind, label in IntegrityFinding.Kind.choices if kind in counts),
+        )
+        return format_html('<ul>{}</ul><a href="{}">See each finding</a>', lines, url)
 
     @admin.display(description="Repairs and failures")
     def repairs_table(self, run):
@@ -287,4 +311,33 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IntegrityFinding)
+class IntegrityFindingAdmin(admin.ModelAdmin):
+    """The integrity report of each reconciliation run: people billed without access, access without billing."""
+
+    list_display = ("kind", "user", "stripe_subscription_id", "stripe_customer_id", "stripe_status", "detail", "run")
+    list_filter = ("kind", "run")
+    search_fields = ("stripe_subscription_id", "stripe_customer_id", "user__email", "user__username")
+    list_select_related = ("user", "run")
+    date_hierarchy = "run__started_at"
+    fields = readonly_fields = (
+        "run",
+        "kind",
+        "user",
+        "stripe_subscription_id",
+        "stripe_customer_id",
+        "stripe_status",
+        "detail",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -109,6 +109,37 @@ class ReconciliationRun(models.Model):
         return f"Reconciliation of {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"
 
 
+class IntegrityFinding(models.Model):
+    """One thing the daily reconciliation found wrong between billing and access (billing.sweeps).
+
+    Each run stores what is left after its repairs: people billed without access here, or access
+    here that nobody pays for. Listed for staff in the admin; nothing here changes by itself.
+    """
+
+    class Kind(models.TextChoices):
+        INACTIVE_BILLED = "inactive_billed", "Billed, but the account is deactivated"
+        UNRESOLVED_DUPLICATE = "unresolved_duplicate", "Duplicate subscription not canceled and refunded"
+        UNOWNED_SUBSCRIPTION = "unowned_subscription", "Stripe subscription with no owner here"
+        ACCESS_WITHOUT_BILLING = "access_without_billing", "Access here, but Stripe bills nothing"
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    stripe_subscription_id = models.CharField(max_length=255, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_status = models.CharField(max_length=32, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-run__started_at", "kind", "pk"]
+        indexes = [models.Index(fields=["run", "kind"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.stripe_subscription_id or self.user_id}"
+
+
 class SubscriptionStatus(models.TextChoices):
     INCOMPLETE = "incomplete", "Incomplete"
     INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"

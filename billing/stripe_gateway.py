@@ -190,6 +190,18 @@ def retrieve_subscription(subscription_id: str):
     return _call("subscription.retrieve", stripe.Subscription.retrieve, subscription_id)
 
 
+def list_subscriptions(*, page_size: int = 100):
+    """Every subscription in Stripe, ended ones included (status=all), newest first, page by page."""
+    starting_after = None
+    while True:
+        cursor = {"starting_after": starting_after} if starting_after else {}
+        page = _call("subscription.list", stripe.Subscription.list, status="all", limit=page_size, **cursor)
+        yield from page["data"]
+        if not page["has_more"] or not page["data"]:
+            return
+        starting_after = page["data"][-1]["id"]
+
+
 def preview_price_change(*, customer_id, subscription_id, item_id, price_id, proration_date: int):
     return _call(
         "invoice.preview",
