@@ -25,8 +25,8 @@ def chargeable_subscriptions(user):
 class CancelSubscriptionsOnDeactivation:
     def describe(self, user) -> list[str]:
         return [
-            f"Your {row.plan.name} plan is canceled now; you will not be charged again."
-            " The rest of the current period is not refunded."
+            f"Your {row.plan.name} plan is canceled at once: you will not be charged again,"
+            " and the rest of the current period is not refunded."
             for row in chargeable_subscriptions(user)
             if row.duplicate_of_id is None  # a duplicate is refunded in full by billing.duplicates
         ]

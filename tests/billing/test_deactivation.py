@@ -19,7 +19,10 @@ from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-NOTE = "Your Pro plan is canceled now; you will not be charged again."
+NOTE = (
+    "Your Pro plan is canceled at once: you will not be charged again,"
+    " and the rest of the current period is not refunded."
+)
 DOWN = "Your account was not deactivated: Stripe could not be reached. Please try again in a few minutes."
 
 
@@ -39,9 +42,8 @@ def test_the_page_says_what_happens_to_the_plan_before_confirming(subscribed, co
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "What happens to your plan" in page
+    assert "What happens to your plan when you deactivate" in page
     assert NOTE in page
-    assert "The rest of the current period is not refunded." in page
     assert fake.calls("DELETE") == []  # showing the page cancels nothing
 
 

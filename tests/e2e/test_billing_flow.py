@@ -1,5 +1,6 @@
 """A person picks a plan on the pricing page, pays on Stripe Checkout, and sees the plan once Stripe's
-signed webhooks have reached the server.
+signed webhooks have reached the server; then deactivates the account, which cancels the plan in
+Stripe first (the page says so before they confirm).
 
 Stripe's hosted checkout page is not on this machine: the browser's request for it is answered
 by a stub page (after asserting it is exactly the URL the fake Stripe issued) whose "Pay" link is
@@ -14,8 +15,9 @@ import pytest
 import requests
 from django.apps import apps
 
+from accounts.models import User
 from billing import services
-from billing.models import Plan
+from billing.models import Plan, Subscription
 from tests.billing.fake_billing import make_webhook_endpoint, webhook_url
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.fake_stripe import event_payload, sign_payload
@@ -93,3 +95,29 @@ def test_pricing_to_checkout_to_the_new_plan(page, live_server, screenshot, fake
     assert card.locator(".badge").inner_text() == "Active"
     assert "Renews on" in card.inner_text()
     screenshot("subscription")
+
+    # Deactivating the account: the page says what happens to the plan, and Stripe stops charging.
+    page.goto("/accounts/deactivate/")
+    page.wait_for_url(re.compile(r".*/accounts/reauthenticate/.*"))
+    page.locator('input[name="password"]').fill(DEFAULT_PASSWORD)
+    page.locator('main form[method="post"] button[type="submit"]').first.click()
+    page.wait_for_url(re.compile(r".*/accounts/deactivate/$"))
+    notes = page.locator(".deactivation-notes").inner_text()
+    assert "Your Pro plan is canceled at once: you will not be charged again" in notes
+    screenshot("deactivate")
+    assert fake.all("subscription")[0]["status"] == "active", "showing the page cancels nothing"
+    mark = len(fake.events)
+    page.get_by_label("I understand that I will be signed out everywhere and can no longer sign in.").check()
+    page.get_by_role("button", name="Deactivate my account").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    assert "Your account has been deactivated and every session signed out." in page.locator("main").inner_text()
+    screenshot("deactivated")
+
+    [subscription] = fake.all("subscription")
+    assert subscription["status"] == "canceled"
+    [cancel] = fake.calls("DELETE", f"/v1/subscriptions/{subscription['id']}")
+    assert cancel.headers["Idempotency-Key"] == f"deactivate:{subscription['id']}:cancel"
+    assert User.objects.get(pk=user.pk).is_active is False
+    assert Subscription.objects.get(stripe_subscription_id=subscription["id"]).status == "canceled"
+    # Stripe's own news of the cancel arrives afterwards and is taken in stride.
+    assert post_signed(live_server, endpoint, fake.events[mark:]) == [200] * len(fake.events[mark:])
