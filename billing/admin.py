@@ -262,7 +262,7 @@ class WebhookEventLogAdmin(admin.ModelAdmin):
 class ReconciliationRunAdmin(admin.ModelAdmin):
     """What the daily reconciliation found and repaired: written by the task, read here."""
 
-    list_display = ("started_at", "outcome", "checked", "repaired", "failed", "finished_at")
+    list_display = ("started_at", "outcome", "checked", "repaired", "failed", "integrity_findings", "finished_at")
     list_filter = ("outcome",)
     date_hierarchy = "started_at"
     readonly_fields = (
@@ -276,6 +276,13 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
         "integrity_summary",
     )
     exclude = ("repairs",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(findings_count=Count("findings"))
+
+    @admin.display(description="integrity findings", ordering="findings_count")
+    def integrity_findings(self, run):
+        return run.findings_count
 
     @admin.display(description="Integrity report")
     def integrity_summary(self, run):

@@ -118,6 +118,7 @@ class IntegrityFinding(models.Model):
 
     class Kind(models.TextChoices):
         INACTIVE_BILLED = "inactive_billed", "Billed, but the account is deactivated"
+        BILLED_WITHOUT_RECORD = "billed_without_record", "Billed, but no access record here"
         UNRESOLVED_DUPLICATE = "unresolved_duplicate", "Duplicate subscription not canceled and refunded"
         UNOWNED_SUBSCRIPTION = "unowned_subscription", "Stripe subscription with no owner here"
         ACCESS_WITHOUT_BILLING = "access_without_billing", "Access here, but Stripe bills nothing"

@@ -294,6 +294,8 @@ def report_integrity(run: ReconciliationRun, *, ask_stripe: bool = True) -> dict
     """Store, with the run, who is billed without access here and who has access nobody pays for.
 
     - inactive_billed: a deactivated account with a subscription Stripe still charges;
+    - billed_without_record: an account here that Stripe charges for a subscription we have no
+      record of (its webhook never arrived), so it gives no access;
     - unresolved_duplicate: a second paid subscription not yet canceled and refunded;
     - unowned_subscription: a live Stripe subscription whose customer is nobody here;
     - access_without_billing: access here whose subscription Stripe says is ended, or does not know.
@@ -303,7 +305,7 @@ def report_integrity(run: ReconciliationRun, *, ask_stripe: bool = True) -> dict
     remote = _stripe_subscriptions() if ask_stripe else None
     findings = [*_inactive_billed(remote), *_unresolved_duplicates()]
     if remote is not None:
-        findings += [*_unowned(remote), *_access_without_billing(remote)]
+        findings += [*_without_record(remote), *_unowned(remote), *_access_without_billing(remote)]
     for finding in findings:
         finding.run = run
     IntegrityFinding.objects.bulk_create(findings)
@@ -366,6 +368,27 @@ def _inactive_billed(remote: dict[str, dict] | None) -> list[IntegrityFinding]:
         )
         for stripe_id, data in remote.items()
         if data["owner"] in deactivated and data["status"] not in STRIPE_ENDED
+    ]
+
+
+def _without_record(remote: dict[str, dict]) -> list[IntegrityFinding]:
+    live = {stripe_id: data for stripe_id, data in remote.items() if data["status"] not in STRIPE_ENDED}
+    known = set(
+        Subscription.objects.filter(stripe_subscription_id__in=live).values_list("stripe_subscription_id", flat=True)
+    )
+    owners = {data["owner"] for data in live.values() if data["owner"]}
+    active = set(get_user_model().objects.filter(pk__in=owners, is_active=True).values_list("pk", flat=True))
+    return [
+        IntegrityFinding(
+            kind=Kind.BILLED_WITHOUT_RECORD,
+            user_id=data["owner"],
+            stripe_subscription_id=stripe_id,
+            stripe_customer_id=data["customer"],
+            stripe_status=data["status"],
+            detail="Stripe charges this account for a subscription we have no record of: it gives no access here.",
+        )
+        for stripe_id, data in live.items()
+        if data["owner"] in active and stripe_id not in known
     ]
 
 

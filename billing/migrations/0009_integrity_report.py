@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             name='IntegrityFinding',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('inactive_billed', 'Billed, but the account is deactivated'), ('unresolved_duplicate', 'Duplicate subscription not canceled and refunded'), ('unowned_subscription', 'Stripe subscription with no owner here'), ('access_without_billing', 'Access here, but Stripe bills nothing')], max_length=32)),
+                ('kind', models.CharField(choices=[('inactive_billed', 'Billed, but the account is deactivated'), ('billed_without_record', 'Billed, but no access record here'), ('unresolved_duplicate', 'Duplicate subscription not canceled and refunded'), ('unowned_subscription', 'Stripe subscription with no owner here'), ('access_without_billing', 'Access here, but Stripe bills nothing')], max_length=32)),
                 ('stripe_subscription_id', models.CharField(blank=True, max_length=255)),
                 ('stripe_customer_id', models.CharField(blank=True, max_length=255)),
                 ('stripe_status', models.CharField(blank=True, max_length=32)),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing import sweeps
 from billing.models import IntegrityFinding, Plan, ReconciliationRun, Subscription
 from billing.tasks import reconcile_subscriptions as reconcile_task
-from tests.billing.fake_billing import paid_twice, subscribe_through_fake
+from tests.billing.fake_billing import paid_twice, start_checkout, subscribe_through_fake
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,12 +44,15 @@ def drift(fake, endpoint):
         current_period_end=timezone.now() + timedelta(days=20),
     )
     subscribe_through_fake(signed_in(cast["eve"]), cast["eve"], fake)  # all in order
+    fay = UserFactory(username="fay", email="fay@example.com")
+    fay_paid = fake.complete_checkout(start_checkout(signed_in(fay)))  # its webhook never arrived
     fake.requests.clear()
     return {
         "ann": (cast["ann"], ann_sub.subscription["id"]),
         "bob": bob_sub,
         "cat": (cast["cat"], cat_extra.subscription["id"]),
         "dan": cast["dan"],
+        "fay": (fay, fay_paid.subscription["id"]),
     }
 
 
@@ -61,6 +64,7 @@ def test_the_daily_reconciliation_reports_billing_without_access_and_access_with
     caplog.set_level(logging.INFO, logger="gatehouse.billing")
     ann, ann_sub = drift["ann"]
     cat, cat_sub = drift["cat"]
+    fay, fay_sub = drift["fay"]
 
     reconcile_task.apply()
 
@@ -68,6 +72,7 @@ def test_the_daily_reconciliation_reports_billing_without_access_and_access_with
     assert run.outcome == ReconciliationRun.Outcome.COMPLETED
     assert found(run) == {
         (Kind.INACTIVE_BILLED, ann.pk, ann_sub),
+        (Kind.BILLED_WITHOUT_RECORD, fay.pk, fay_sub),
         (Kind.UNRESOLVED_DUPLICATE, cat.pk, cat_sub),
         (Kind.UNOWNED_SUBSCRIPTION, None, drift["bob"].subscription["id"]),
         (Kind.ACCESS_WITHOUT_BILLING, drift["dan"].pk, "sub_unknown_to_stripe"),
@@ -82,7 +87,7 @@ def test_the_daily_reconciliation_reports_billing_without_access_and_access_with
     )
     (line,) = [r for r in caplog.records if r.getMessage() == "billing_integrity"]
     assert (line.run, line.stripe_listed) == (run.pk, True)
-    assert [getattr(line, kind) for kind in Kind.values] == [1, 1, 1, 1]
+    assert [getattr(line, kind) for kind in Kind.values] == [1, 1, 1, 1, 1]
     (listing,) = fake.calls("GET", "/v1/subscriptions")
     assert (listing.params["status"], listing.params["limit"]) == ("all", 100)
 
@@ -106,10 +111,10 @@ def test_it_reads_every_page_of_stripes_subscriptions(drift, fake, monkeypatch):
     run = sweeps.reconcile_subscriptions()
 
     pages = fake.calls("GET", "/v1/subscriptions")
-    assert len(pages) == 3  # 5 subscriptions in Stripe (ann, bob, cat's two, eve), 2 a page
+    assert len(pages) == 3  # 6 subscriptions in Stripe (ann, bob, cat's two, eve, fay), 2 a page
     assert "starting_after" not in pages[0].params
     assert all(page.params.get("starting_after") for page in pages[1:])
-    assert len(found(run)) == 4
+    assert len(found(run)) == 5
 
 
 def test_a_run_with_nothing_wrong_reports_nothing(subscribed, fake, caplog):
@@ -119,7 +124,7 @@ def test_a_run_with_nothing_wrong_reports_nothing(subscribed, fake, caplog):
 
     assert found(run) == set()
     (line,) = [r for r in caplog.records if r.getMessage() == "billing_integrity"]
-    assert [getattr(line, kind) for kind in Kind.values] == [0, 0, 0, 0]
+    assert [getattr(line, kind) for kind in Kind.values] == [0, 0, 0, 0, 0]
 
 
 def test_with_stripe_down_it_reports_what_our_records_show(drift, fake, caplog):
@@ -154,6 +159,8 @@ def test_staff_see_the_findings_in_the_admin(drift, client, staff):
     assert "Billed, but the account is deactivated: 1" in run_page.text
     assert f"/admin/billing/integrityfinding/?run__id__exact={run.pk}" in run_page.text
     assert client.get("/admin/billing/integrityfinding/add/").status_code == 403
+    runs = client.get("/admin/billing/reconciliationrun/")
+    assert '<td class="field-integrity_findings">5</td>' in runs.text
 
 
 def test_the_findings_are_for_staff_only(alice):
