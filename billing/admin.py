@@ -8,11 +8,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from djstripe.models import WebhookEventTrigger
 
-from billing import services
+from billing import duplicates, services
 from billing import stripe_gateway as gateway
 from billing.exceptions import BillingError
 from billing.models import DuplicateRefund, IntegrityFinding, Plan, ReconciliationRun, Subscription
+from billing.tasks import resolve_duplicate_subscription
 from billing.webhook_views import reprocess
+from mail.publish import enqueue_on_commit
 
 
 class PlanAdminForm(forms.ModelForm):
@@ -179,10 +181,24 @@ class DuplicateRefundAdmin(admin.ModelAdmin):
         "failures",
         "last_error",
         "needs_staff_since",
+        "staff_retries",
         "created_at",
         "updated_at",
     )
     fields = readonly_fields
+    actions = ["retry"]
+
+    @admin.action(description="Try the selected refunds again (after fixing what Stripe refused)")
+    def retry(self, request, queryset):
+        reopened = [
+            refund
+            for refund in queryset.filter(state=DuplicateRefund.State.NEEDS_STAFF)
+            if duplicates.retry_refund(refund)
+        ]
+        for refund in reopened:
+            enqueue_on_commit(resolve_duplicate_subscription, refund.subscription_id)
+        skipped = queryset.count() - len(reopened)
+        self.message_user(request, f"Trying {len(reopened)} refund(s) again; {skipped} did not need staff.")
 
     @admin.display(description="Stripe subscription")
     def stripe_subscription(self, refund):

@@ -31,7 +31,8 @@ def resolve(subscription_id: int) -> str:
         return "not_a_duplicate"
     if row.duplicate_resolved_at is not None:
         return "already_resolved"
-    if DuplicateRefund.objects.filter(subscription=row, state=DuplicateRefund.State.NEEDS_STAFF).exists():
+    earlier = DuplicateRefund.objects.filter(subscription=row).first()
+    if earlier is not None and earlier.state == DuplicateRefund.State.NEEDS_STAFF:
         return "needs_staff"
     remote = gateway.retrieve_subscription(row.stripe_subscription_id)
     if remote["status"] not in ("canceled", "incomplete_expired"):
@@ -44,7 +45,7 @@ def resolve(subscription_id: int) -> str:
         try:
             refund = gateway.refund_invoice(
                 invoice_id=invoice_id,
-                idempotency_key=f"duplicate:{row.stripe_subscription_id}:refund",
+                idempotency_key=_refund_key(row, earlier),
                 metadata={"reason": "duplicate_subscription", "subscription": row.stripe_subscription_id},
             )
         except (StripeRejected, PaymentDeclined) as refusal:
@@ -69,6 +70,29 @@ def resolve(subscription_id: int) -> str:
                 currency=refund["currency"] if refund else row.plan.currency,
             )
     return "resolved" if won else "already_resolved"
+
+
+def retry_refund(refund: DuplicateRefund) -> bool:
+    """Staff fixed what Stripe refused (or Stripe is back): try this refund again, with fresh attempts.
+
+    Compare-and-set from "needs staff", so two clicks retry once. The caller dispatches the task
+    (billing.resolve_duplicate_subscription) after commit. True if this call reopened it.
+    """
+    return bool(
+        DuplicateRefund.objects.filter(pk=refund.pk, state=DuplicateRefund.State.NEEDS_STAFF).update(
+            state=DuplicateRefund.State.TRYING,
+            failures=0,
+            needs_staff_since=None,
+            staff_retries=F("staff_retries") + 1,
+            updated_at=timezone.now(),
+        )
+    )
+
+
+def _refund_key(row: Subscription, earlier: DuplicateRefund | None) -> str:
+    # Stripe replays a refused request's answer for its key: a retry staff asked for needs its own.
+    key = f"duplicate:{row.stripe_subscription_id}:refund"
+    return f"{key}:staff-retry-{earlier.staff_retries}" if earlier and earlier.staff_retries else key
 
 
 def _record_refund(row: Subscription, invoice_id: str, refund) -> None:

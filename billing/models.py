@@ -240,6 +240,8 @@ class DuplicateRefund(models.Model):
     failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     needs_staff_since = models.DateTimeField(null=True, blank=True)
+    # Times staff asked to try again: part of the idempotency key, or Stripe would replay its refusal.
+    staff_retries = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -25,6 +25,7 @@ class Migration(migrations.Migration):
                 ('failures', models.PositiveIntegerField(default=0)),
                 ('last_error', models.TextField(blank=True)),
                 ('needs_staff_since', models.DateTimeField(blank=True, null=True)),
+                ('staff_retries', models.PositiveSmallIntegerField(default=0)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('subscription', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='refund', to='billing.subscription')),

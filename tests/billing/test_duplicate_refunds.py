@@ -148,3 +148,45 @@ def test_the_refunds_admin_is_for_staff_only(alice):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_staff_can_try_a_refund_again_once_stripe_answers(duplicate, client, staff, fake, committing):
+    second, row = duplicate
+    fake.fail_next(500, path_prefix="/v1/refunds", times=DuplicateRefund.MAX_ATTEMPTS)
+    for _ in range(DuplicateRefund.MAX_ATTEMPTS - 1):
+        with pytest.raises(BillingUnavailable):
+            duplicates.resolve(row.pk)
+    assert duplicates.resolve(row.pk) == "needs_staff"
+    refund = DuplicateRefund.objects.get(subscription=row)
+    client.force_login(staff)
+
+    with committing():
+        response = client.post(
+            "/admin/billing/duplicaterefund/", {"action": "retry", "_selected_action": [refund.pk]}, follow=True
+        )
+
+    assert "Trying 1 refund(s) again; 0 did not need staff." in response.text
+    refund.refresh_from_db()
+    assert (refund.state, refund.staff_retries, refund.amount_cents) == (DuplicateRefund.State.REFUNDED, 1, 9900)
+    row.refresh_from_db()
+    assert row.duplicate_resolved_at is not None
+    last = fake.calls("POST", "/v1/refunds")[-1]
+    assert last.headers["Idempotency-Key"] == f"duplicate:{second.subscription['id']}:refund:staff-retry-1"
+    assert len(fake.all("refund")) == 1
+
+
+def test_a_refund_staff_retry_that_stripe_refuses_again_goes_back_to_staff(duplicate, client, staff, fake):
+    second, row = duplicate
+    fake.call("POST", "/v1/refunds", charge=second.charge["id"])
+    duplicates.resolve(row.pk)
+    refund = DuplicateRefund.objects.get(subscription=row)
+
+    assert duplicates.retry_refund(refund) is True
+    assert duplicates.retry_refund(refund) is False  # a second click reopens nothing
+    assert duplicates.resolve(row.pk) == "needs_staff"
+
+    refund.refresh_from_db()
+    assert (refund.state, refund.failures, refund.staff_retries) == (DuplicateRefund.State.NEEDS_STAFF, 1, 1)
+    keys = [call.headers["Idempotency-Key"] for call in fake.calls("POST", "/v1/refunds")]
+    stripe_id = second.subscription["id"]
+    assert keys == [f"duplicate:{stripe_id}:refund", f"duplicate:{stripe_id}:refund:staff-retry-1"]
