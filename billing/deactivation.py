@@ -1,12 +1,18 @@
 """Billing's part of deactivating an account (accounts.deactivation): the subscription is canceled first.
 
 A deactivated person can no longer use what they pay for, so nothing may keep charging them.
-Before the account changes, every subscription of theirs that Stripe could still charge is
-canceled now in Stripe (no proration, no refund of the days left), through the gateway with an
+Before the account changes, for each of their Stripe customers: open Checkout Sessions are
+expired (a tab left open cannot start a new subscription afterwards), then every subscription
+Stripe could still charge - ours, and any Stripe has whose webhook has not reached us - is
+canceled now (no proration, no refund of the days left), through the gateway with an
 idempotency key, and Stripe's answer is recorded here. When Stripe cannot be reached the account
 is left as it is (the hook raises; accounts refuses the deactivation with Stripe's message):
 deactivating and canceling later could lose the cancel and keep charging someone who is gone.
 """
+
+from contextlib import suppress
+
+from djstripe.models import Customer
 
 from billing import stripe_gateway as gateway
 from billing.exceptions import StripeRejected
@@ -18,7 +24,7 @@ ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXP
 
 
 def chargeable_subscriptions(user):
-    """The user's subscriptions Stripe could still charge, duplicates included."""
+    """The user's subscriptions Stripe could still charge, by our records, duplicates included."""
     return Subscription.objects.filter(user=user).exclude(status__in=ENDED_STATUSES).select_related("plan")
 
 
@@ -32,8 +38,24 @@ class CancelSubscriptionsOnDeactivation:
         ]
 
     def settle(self, user) -> None:
-        for row in chargeable_subscriptions(user):
-            record_stripe_answer(cancel_now(row.stripe_subscription_id))
+        rows = list(chargeable_subscriptions(user).values_list("stripe_subscription_id", "stripe_customer_id"))
+        customers = {customer for _sub, customer in rows if customer}
+        customers |= set(Customer.objects.filter(subscriber=user).values_list("id", flat=True))
+        to_cancel = [sub for sub, _customer in rows]
+        for customer_id in sorted(customers):
+            _expire_open_checkouts(customer_id)
+            # After the checkouts: one paid meanwhile is listed here.
+            to_cancel += [s["id"] for s in gateway.list_customer_subscriptions(customer_id=customer_id)]
+        for stripe_subscription_id in dict.fromkeys(to_cancel):
+            record_stripe_answer(cancel_now(stripe_subscription_id))
+
+
+def _expire_open_checkouts(customer_id: str) -> None:
+    for session in gateway.list_open_checkout_sessions(customer_id=customer_id):
+        with suppress(StripeRejected):  # paid or expired meanwhile: a paid one's subscription is canceled below
+            gateway.expire_checkout_session(
+                session_id=session["id"], idempotency_key=f"deactivate:{session['id']}:expire"
+            )
 
 
 def cancel_now(stripe_subscription_id: str):

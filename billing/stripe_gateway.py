@@ -190,6 +190,21 @@ def retrieve_subscription(subscription_id: str):
     return _call("subscription.retrieve", stripe.Subscription.retrieve, subscription_id)
 
 
+def list_open_checkout_sessions(*, customer_id: str) -> list:
+    """The customer's Checkout Sessions that could still be paid (status=open)."""
+    page = _call("checkout.list", stripe.checkout.Session.list, customer=customer_id, status="open", limit=100)
+    return page["data"]
+
+
+def expire_checkout_session(*, session_id: str, idempotency_key: str):
+    return _call("checkout.expire", stripe.checkout.Session.expire, session_id, idempotency_key=idempotency_key)
+
+
+def list_customer_subscriptions(*, customer_id: str) -> list:
+    """The customer's subscriptions Stripe has not ended (Stripe's default status filter)."""
+    return _call("subscription.list", stripe.Subscription.list, customer=customer_id, limit=100)["data"]
+
+
 def list_subscriptions(*, page_size: int = 100):
     """Every subscription in Stripe, ended ones included (status=all), newest first, page by page."""
     starting_after = None

@@ -14,7 +14,7 @@ from billing.models import Subscription, SubscriptionStatus
 from tests.accounts.mail import html_body, last_mail_to
 from tests.accounts.test_deactivate import reauthenticate
 from tests.api.conftest import bearer, login
-from tests.billing.fake_billing import messages_of
+from tests.billing.fake_billing import messages_of, start_checkout
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +138,30 @@ def test_a_subscription_stripe_had_already_ended_does_not_block_deactivation(sub
     assert User.objects.get(pk=user.pk).is_active is False
     record.refresh_from_db()
     assert record.status == SubscriptionStatus.CANCELED
+
+
+def test_an_open_checkout_is_expired_so_it_cannot_start_billing_afterwards(confirming, fake, user):
+    session_id = start_checkout(confirming)  # a Checkout tab left open
+
+    response = confirming.post("/accounts/deactivate/", {"confirm": "on"})
+
+    assert response.status_code == 302
+    assert fake.get(session_id)["status"] == "expired"
+    (expire,) = fake.calls("POST", f"/v1/checkout/sessions/{session_id}/expire")
+    assert expire.headers["Idempotency-Key"] == f"deactivate:{session_id}:expire"
+    assert User.objects.get(pk=user.pk).is_active is False
+
+
+def test_a_subscription_whose_webhook_has_not_arrived_is_canceled_too(confirming, fake, user):
+    paid = fake.complete_checkout(start_checkout(confirming))  # paid in Stripe; no record here yet
+    assert not Subscription.objects.exists()
+
+    response = confirming.post("/accounts/deactivate/", {"confirm": "on"})
+
+    assert response.status_code == 302
+    assert fake.get(paid.subscription["id"])["status"] == "canceled"
+    record = Subscription.objects.get(stripe_subscription_id=paid.subscription["id"])
+    assert (record.user_id, record.status) == (user.pk, SubscriptionStatus.CANCELED)
 
 
 def test_deactivating_through_the_api_cancels_the_subscription(subscribed, fake, user, committing):
