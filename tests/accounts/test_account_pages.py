@@ -30,7 +30,8 @@ def member(user) -> Client:
         ("/accounts/password/change/", SIGNED_IN, "oldpassword"),
         # + the social accounts, + the social apps for each of the two providers
         ("/accounts/3rdparty/", SIGNED_IN + 3, "Google"),
-        ("/accounts/deactivate/", SIGNED_IN, "Deactivate my account"),
+        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan")
+        ("/accounts/deactivate/", SIGNED_IN + 1, "Deactivate my account"),
     ],
 )
 def test_each_account_page_renders_with_a_fixed_number_of_queries(
