@@ -47,7 +47,8 @@ class CancelSubscriptionsOnDeactivation:
             # After the checkouts: one paid meanwhile is listed here.
             to_cancel += [s["id"] for s in gateway.list_customer_subscriptions(customer_id=customer_id)]
         for stripe_subscription_id in dict.fromkeys(to_cancel):
-            record_stripe_answer(cancel_now(stripe_subscription_id))
+            # No "subscription ended, subscribe again" mail: the deactivation mail says what happened.
+            record_stripe_answer(cancel_now(stripe_subscription_id), notify=False)
 
 
 def _expire_open_checkouts(customer_id: str) -> None:

@@ -38,8 +38,12 @@ class _Before:
     grants_access: bool
 
 
-def apply_stripe_subscription(data: dict, *, seen_at: datetime, resolve_duplicate=None) -> Subscription | None:
+def apply_stripe_subscription(
+    data: dict, *, seen_at: datetime, resolve_duplicate=None, notify: bool = True
+) -> Subscription | None:
     """Apply a Stripe subscription (API shape) read at ``seen_at``; returns our row, or None if not ours.
+
+    ``notify=False`` when the caller's own mail tells the person (deactivation says the plan ended).
 
     ``resolve_duplicate`` is the task (billing.tasks.resolve_duplicate_subscription) published after
     commit when this makes the row a duplicate; without one, billing.sweeps' retry finds it later.
@@ -75,12 +79,13 @@ def apply_stripe_subscription(data: dict, *, seen_at: datetime, resolve_duplicat
                 enqueue_on_commit(resolve_duplicate, row.pk)
             _log(row, "duplicate", seen_at=seen_at)
         else:
-            _notify(before, row)
+            if notify:
+                _notify(before, row)
             _log(row, "applied", seen_at=seen_at, before=before.status if before else None)
     return row
 
 
-def record_stripe_answer(remote, *, resolve_duplicate=None) -> Subscription | None:
+def record_stripe_answer(remote, *, resolve_duplicate=None, notify: bool = True) -> Subscription | None:
     """Stripe's answer to our own change is the freshest news there is: record it (and its mail) now.
 
     The webhook that follows finds nothing new; one that was already under way carries an older
@@ -88,7 +93,9 @@ def record_stripe_answer(remote, *, resolve_duplicate=None) -> Subscription | No
     """
     data = remote.to_dict() if hasattr(remote, "to_dict") else dict(remote)
     with transaction.atomic():
-        return apply_stripe_subscription(data, seen_at=timezone.now(), resolve_duplicate=resolve_duplicate)
+        return apply_stripe_subscription(
+            data, seen_at=timezone.now(), resolve_duplicate=resolve_duplicate, notify=notify
+        )
 
 
 def invoice_paid(invoice: dict) -> None:
