@@ -13,6 +13,7 @@ import stripe
 from django.db import connection
 from rest_framework.test import APIClient
 
+from billing import sweeps
 from billing.models import Plan, Subscription
 from tests.api.conftest import bearer, login
 from tests.billing.fake_billing import subscribe_through_fake
@@ -112,4 +113,27 @@ def test_deactivating_through_the_api_cancels_outside_any_transaction(subscribed
     assert member.post("/api/deactivate", {"password": DEFAULT_PASSWORD}, format="json").status_code == 202
 
     assert ("DELETE", f"/v1/subscriptions/{_subscription_id()}") in [(m, p) for m, p, _ in stripe_requests]
+    assert in_transaction(stripe_requests) == []
+
+
+def test_the_admins_deactivate_action_cancels_outside_any_transaction(
+    subscribed_alice, client, staff, user, stripe_requests
+):
+    client.force_login(staff)
+    stripe_requests.clear()
+
+    client.post("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]})
+
+    assert ("DELETE", f"/v1/subscriptions/{_subscription_id()}") in [(m, p) for m, p, _ in stripe_requests]
+    assert in_transaction(stripe_requests) == []
+
+
+def test_reconciliation_and_its_integrity_report_call_stripe_outside_any_transaction(subscribed_alice, stripe_requests):
+    stripe_requests.clear()
+
+    sweeps.reconcile_subscriptions()
+
+    paths = [(m, p) for m, p, _ in stripe_requests]
+    assert ("GET", f"/v1/subscriptions/{_subscription_id()}") in paths
+    assert ("GET", "/v1/subscriptions") in paths  # the integrity report's listing
     assert in_transaction(stripe_requests) == []
