@@ -1,11 +1,17 @@
 """Reads that billing pages and the API share."""
 
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
 from django.conf import settings
 from django.db.models.fields.json import KeyTransform
-from djstripe.models import Invoice
+from djstripe.models import Customer, Invoice
 
+from billing import stripe_gateway as gateway
 from billing.access import access_subscription
-from billing.models import Subscription
+from billing.exceptions import BillingError, StripeRejected
+from billing.models import Plan, Subscription, SubscriptionStatus
 
 # What the billing history page and payments/me show of an invoice, besides its ids and date.
 INVOICE_FIELDS = ("number", "amount_due", "currency", "status", "hosted_invoice_url", "invoice_pdf")
@@ -38,3 +44,85 @@ def latest_subscription(user) -> Subscription | None:
         .order_by("-created_at")
         .first()
     )
+
+
+# --- coming back from Checkout --------------------------------------------------------------------
+
+# A Checkout Session id as Stripe makes them; anything else is not looked up.
+CHECKOUT_SESSION_ID = re.compile(r"cs_(test|live)_[A-Za-z0-9]{1,255}")
+PAID = ("paid", "no_payment_required")
+
+
+class CheckoutState(StrEnum):
+    ACTIVE = "active"  # paid, and our record grants access
+    CONFIRMING = "confirming"  # paid in Stripe; Stripe's confirmation (the webhook) has not reached us yet
+    DUPLICATE = "duplicate"  # paid while another subscription of the user had access: refunded
+    UNPAID = "unpaid"  # completed, but the first payment has not gone through (yet)
+    ENDED = "ended"  # paid once, and the subscription has ended since
+    OPEN = "open"  # not finished: nothing was charged
+    EXPIRED = "expired"  # not paid in time: nothing was charged
+    UNCHECKED = "unchecked"  # Stripe could not be asked: we know nothing yet
+    UNKNOWN = "unknown"  # no such session, or not this user's: nothing is said about it
+
+
+@dataclass(frozen=True)
+class CheckoutReturn:
+    state: CheckoutState
+    session_id: str = ""
+    plan: Plan | None = None
+    # Our access record for the session's subscription, once Stripe's webhook has written it.
+    subscription: Subscription | None = None
+
+
+def checkout_return(user, session_id: str) -> CheckoutReturn:
+    """What became of the user's Checkout Session: Stripe's word on the session, then our record.
+
+    Called with no transaction open (it asks Stripe). A session that is not this user's is
+    UNKNOWN, exactly like one that does not exist: the page says nothing about other people's.
+    """
+    if not gateway.is_configured() or not CHECKOUT_SESSION_ID.fullmatch(session_id or ""):
+        return CheckoutReturn(CheckoutState.UNKNOWN)
+    try:
+        session = gateway.retrieve_checkout_session(session_id)
+    except StripeRejected:  # Stripe has no such session (in this account and mode)
+        return CheckoutReturn(CheckoutState.UNKNOWN)
+    except BillingError:
+        return CheckoutReturn(CheckoutState.UNCHECKED, session_id)
+    if not _is_users_session(session, user):
+        return CheckoutReturn(CheckoutState.UNKNOWN)
+    plan = Plan.objects.filter(code=(session.get("metadata") or {}).get("plan_code") or "").first()
+    subscription_id = gateway.stripe_id(session.get("subscription"))
+    record = (
+        Subscription.objects.select_related("plan", "duplicate_of__plan")
+        .filter(user=user, stripe_subscription_id=subscription_id)
+        .first()
+        if subscription_id
+        else None
+    )
+    state = _checkout_state(session, record)
+    return CheckoutReturn(state, session_id, record.plan if record else plan, record)
+
+
+def _is_users_session(session, user) -> bool:
+    """Ours for this user: made for them (client_reference_id) and billed to their own customer."""
+    customer_id = gateway.stripe_id(session.get("customer"))
+    return (
+        session.get("mode") == "subscription"
+        and session.get("client_reference_id") == str(user.pk)
+        and bool(customer_id)
+        and Customer.objects.filter(id=customer_id, subscriber=user).exists()
+    )
+
+
+def _checkout_state(session, record: Subscription | None) -> CheckoutState:
+    if record is not None and record.duplicate_of_id is not None:
+        return CheckoutState.DUPLICATE
+    if record is not None and record.grants_access:
+        return CheckoutState.ACTIVE
+    if record is not None and record.status in (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED):
+        return CheckoutState.ENDED
+    if session.get("status") == "complete":
+        return CheckoutState.CONFIRMING if session.get("payment_status") in PAID else CheckoutState.UNPAID
+    if session.get("status") == "expired":
+        return CheckoutState.EXPIRED
+    return CheckoutState.OPEN

@@ -35,14 +35,61 @@ def subscribe(request):
 @login_required
 @require_GET
 def checkout_success(request):
-    subscription = access_subscription(request.user)
-    if subscription is not None:  # Stripe's webhook was faster than the browser
-        messages.success(request, f"Thank you! Your {subscription.plan.name} plan is active.")
-    else:
-        messages.success(
-            request, "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
-        )
-    return redirect("billing_subscription")
+    """Checkout's success URL: say what Stripe and our record tell about this user's session."""
+    outcome = selectors.checkout_return(request.user, request.GET.get("session_id", ""))
+    level, text, to = _checkout_message(outcome)
+    messages.add_message(request, level, text)
+    return redirect(to)
+
+
+_State = selectors.CheckoutState
+# What the page says for each state of a Checkout the user came back from, and where it goes.
+CHECKOUT_MESSAGES = {
+    _State.ACTIVE: (messages.SUCCESS, "Thank you! Your {plan} is active.", "billing_subscription"),
+    _State.CONFIRMING: (
+        messages.SUCCESS,
+        "Payment received - your {plan} starts as soon as Stripe confirms it.",
+        "billing_subscription",
+    ),
+    _State.DUPLICATE: (
+        messages.INFO,
+        "You already have the {kept} plan, so the subscription from this checkout {refund}.",
+        "billing_subscription",
+    ),
+    _State.UNPAID: (
+        messages.WARNING,
+        "Your payment has not gone through yet, so your {plan} has not started.",
+        "billing_subscription",
+    ),
+    _State.ENDED: (messages.INFO, "The subscription from this checkout has ended.", "billing_subscription"),
+    _State.OPEN: (messages.INFO, "Your checkout is not finished: nothing was charged.", "billing_pricing"),
+    _State.EXPIRED: (
+        messages.INFO,
+        "This checkout expired before it was paid: nothing was charged.",
+        "billing_pricing",
+    ),
+    _State.UNCHECKED: (
+        messages.WARNING,
+        "We could not check your payment with Stripe just now. "
+        "If you paid, your {plan} starts as soon as Stripe confirms it.",
+        "billing_subscription",
+    ),
+    _State.UNKNOWN: (messages.INFO, "There is no checkout of yours to confirm.", "billing_subscription"),
+}
+
+
+def _checkout_message(outcome: selectors.CheckoutReturn) -> tuple[int, str, str]:
+    level, text, to = CHECKOUT_MESSAGES[outcome.state]
+    plan = f"{outcome.plan.name} plan" if outcome.plan else "plan"
+    if outcome.state != _State.DUPLICATE:
+        return level, text.format(plan=plan), to
+    duplicate = outcome.subscription
+    refund = (
+        "was canceled and its payment refunded in full"
+        if duplicate.duplicate_resolved_at
+        else "is being canceled and its payment refunded in full; we will email you when it is done"
+    )
+    return level, text.format(kept=duplicate.duplicate_of.plan.name, refund=refund), to
 
 
 @login_required
