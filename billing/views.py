@@ -1,15 +1,72 @@
 """Billing pages: thin views over billing.services; Stripe errors become a message on the page."""
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from billing import selectors, services
 from billing.access import access_subscription, tier_required
 from billing.exceptions import BillingError
 from billing.models import Plan
 from config.links import absolute_reverse
+
+
+def post_only(explain):
+    """A form's target: it acts on POST only. A GET (a reload, a bookmark, the URL typed in) goes to
+    the page with the form and a message, not to an empty 405 that browsers show as a broken page.
+
+    ``explain(request)`` gives (message, page); a HEAD gets the redirect without the message.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method in ("GET", "HEAD"):
+                text, to = explain(request)
+                if request.method == "GET":
+                    messages.info(request, text)
+                return redirect(to)
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _explain_subscribe(request):
+    if access_subscription(request.user) is not None:
+        return "You already have a subscription: use the buttons on this page to switch plans.", "billing_pricing"
+    return "Use the buttons on this page to subscribe to a plan.", "billing_pricing"
+
+
+def _explain_cancel(request):
+    current = access_subscription(request.user)
+    if current is None:
+        return "You have no subscription to cancel.", "billing_subscription"
+    if current.cancel_at_period_end:
+        return "Your subscription is already set to end at the end of the period.", "billing_subscription"
+    return "Use the button on this page to cancel your subscription at the end of the period.", "billing_subscription"
+
+
+def _explain_resume(request):
+    current = access_subscription(request.user)
+    if current is None:
+        return "You have no subscription to keep.", "billing_subscription"
+    if not current.cancel_at_period_end:
+        return "Your subscription is not set to end: there is nothing to undo.", "billing_subscription"
+    return "Use the button on this page to keep your subscription.", "billing_subscription"
+
+
+def _explain_portal(request):
+    if access_subscription(request.user) is None:
+        return "Your past invoices are under Billing history on this page.", "billing_subscription"
+    return "Use the button on this page to manage your payment method and invoices.", "billing_subscription"
 
 
 @require_GET
@@ -22,7 +79,7 @@ def pricing(request):
 
 
 @login_required
-@require_POST
+@post_only(_explain_subscribe)
 def subscribe(request):
     try:
         url = services.start_checkout(user=request.user, plan_code=request.POST.get("plan", ""))
@@ -134,7 +191,7 @@ def _int(value):
 
 
 @login_required
-@require_POST
+@post_only(_explain_cancel)
 def cancel(request):
     try:
         services.cancel_at_period_end(user=request.user)
@@ -146,7 +203,7 @@ def cancel(request):
 
 
 @login_required
-@require_POST
+@post_only(_explain_resume)
 def resume(request):
     try:
         services.resume(user=request.user)
@@ -158,7 +215,7 @@ def resume(request):
 
 
 @login_required
-@require_POST
+@post_only(_explain_portal)
 def portal(request):
     try:
         url = services.billing_portal_url(user=request.user, return_url=absolute_reverse("billing_subscription"))
