@@ -11,7 +11,7 @@ from djstripe.models import Customer, Invoice
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription
 from billing.exceptions import BillingError, StripeRejected
-from billing.models import Plan, Subscription, SubscriptionStatus
+from billing.models import Plan, Subscription
 
 # What the billing history page and payments/me show of an invoice, besides its ids and date.
 INVOICE_FIELDS = ("number", "amount_due", "currency", "status", "hosted_invoice_url", "invoice_pdf")
@@ -119,7 +119,7 @@ def _checkout_state(session, record: Subscription | None) -> CheckoutState:
         return CheckoutState.DUPLICATE
     if record is not None and record.grants_access:
         return CheckoutState.ACTIVE
-    if record is not None and record.status in (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED):
+    if record is not None and record.has_ended:
         return CheckoutState.ENDED
     if session.get("status") == "complete":
         return CheckoutState.CONFIRMING if session.get("payment_status") in PAID else CheckoutState.UNPAID

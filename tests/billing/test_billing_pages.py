@@ -135,7 +135,8 @@ def test_the_subscription_page_after_the_end_offers_no_actions(client, user, fak
 
     html = client.get("/billing/subscription/").content.decode()
 
-    assert "Access ends" in html
+    assert "Access ends" not in html  # it has ended (tests/billing/test_subscription_page_states.py)
+    assert "See the plans</a> to subscribe again" in html
     assert "Cancel at period end" not in html
     assert "Change plan" not in html
 
