@@ -1,5 +1,6 @@
 """Billing pages: thin views over billing.services; Stripe errors become a message on the page."""
 
+import time
 from functools import wraps
 
 from django.contrib import messages
@@ -94,20 +95,30 @@ def subscribe(request):
 def checkout_success(request):
     """Checkout's success URL: say what Stripe and our record tell about this user's session."""
     outcome = selectors.checkout_return(request.user, request.GET.get("session_id", ""))
+    if outcome.state in (_State.CONFIRMING, _State.UNCHECKED):
+        # Not settled yet: the subscription page shows it as its one state until Stripe confirms.
+        request.session[PENDING_CHECKOUT] = {
+            "session": outcome.session_id,
+            "state": outcome.state.value,
+            "plan": outcome.plan.name if outcome.plan else "",
+            "at": int(time.time()),
+        }
+        return redirect("billing_subscription")
+    request.session.pop(PENDING_CHECKOUT, None)
     level, text, to = _checkout_message(outcome)
     messages.add_message(request, level, text)
     return redirect(to)
 
 
 _State = selectors.CheckoutState
-# What the page says for each state of a Checkout the user came back from, and where it goes.
+# The Checkout the user came back from while it waits for Stripe (paid, not confirmed by the webhook
+# yet; or not checked, Stripe was down): {"session", "state", "plan" (name), "at"} in their session.
+PENDING_CHECKOUT = "billing_pending_checkout"
+# Stripe confirms within seconds; after a day the webhook is lost and the nightly reconciliation has run.
+PENDING_CHECKOUT_SECONDS = 24 * 3600
+# What the page says for the other states of a Checkout the user came back from, and where it goes.
 CHECKOUT_MESSAGES = {
     _State.ACTIVE: (messages.SUCCESS, "Thank you! Your {plan} is active.", "billing_subscription"),
-    _State.CONFIRMING: (
-        messages.SUCCESS,
-        "Payment received - your {plan} starts as soon as Stripe confirms it.",
-        "billing_subscription",
-    ),
     _State.DUPLICATE: (
         messages.INFO,
         "You already have the {kept} plan, so the subscription from this checkout {refund}.",
@@ -124,12 +135,6 @@ CHECKOUT_MESSAGES = {
         messages.INFO,
         "This checkout expired before it was paid: nothing was charged.",
         "billing_pricing",
-    ),
-    _State.UNCHECKED: (
-        messages.WARNING,
-        "We could not check your payment with Stripe just now. "
-        "If you paid, your {plan} starts as soon as Stripe confirms it.",
-        "billing_subscription",
     ),
     _State.UNKNOWN: (messages.INFO, "There is no checkout of yours to confirm.", "billing_subscription"),
 }
@@ -156,7 +161,20 @@ def subscription(request):
     other_plans = [
         plan for plan in Plan.objects.active() if plan.price_cents and (not current or plan.pk != current.plan_id)
     ]
-    return render(request, "billing/subscription.html", {"subscription": current, "other_plans": other_plans})
+    context = {"subscription": current, "other_plans": other_plans, "pending": _pending_checkout(request, current)}
+    return render(request, "billing/subscription.html", context)
+
+
+def _pending_checkout(request, current) -> dict | None:
+    """The Checkout still waiting for Stripe, shown instead of the free plan (or an ended subscription)."""
+    pending = request.session.get(PENDING_CHECKOUT)
+    if pending is None:
+        return None
+    settled = current is not None and (current.grants_access or current.created_at.timestamp() >= pending["at"])
+    if settled or time.time() - pending["at"] > PENDING_CHECKOUT_SECONDS:
+        del request.session[PENDING_CHECKOUT]
+        return None
+    return pending
 
 
 @login_required

@@ -1,8 +1,12 @@
 """The subscription page says the one state that is true, for states reached the way they are in
 production: Checkout on the loopback fake Stripe, its signed webhooks posted to the real endpoint."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
+from tests.billing.fake_billing import messages_of, start_checkout
 from tests.billing.test_webhooks_lifecycle import DAY, Story, long_date
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +57,80 @@ def test_a_cancellation_that_took_effect_shows_when_it_ended(story, fake):
 
     assert f"Ended on</dt><dd>{long_date(ended.subscription['ended_at'])}</dd>" in html
     assert "Access ends" not in html
+
+
+# --- back from Checkout before Stripe's webhook ------------------------------------------------------------
+
+
+def test_back_from_checkout_before_the_webhook_the_page_says_one_thing_payment_received(
+    story, fake, django_assert_num_queries
+):
+    done = fake.complete_checkout(start_checkout(story.client))
+    story.client.get(done.redirect_url)
+
+    # user, the record with access (none), the newest record (none), the active plans; the pending
+    # checkout is in the session: no query of its own
+    with django_assert_num_queries(4):
+        html = card_text(story.client)
+
+    assert "Payment received" in html
+    assert "Your Pro plan starts as soon as Stripe confirms your payment" in html
+    assert "free plan" not in html
+    assert "Thank you" in html and html.count("Stripe confirms") == 1  # one message, not a flash above a card
+
+    story.subscription_id = done.subscription["id"]
+    story.deliver(done.events)  # Stripe's confirmation arrives
+
+    html = card_text(story.client)
+    assert "<h2>Pro</h2>" in html
+    assert "Renews on" in html
+    assert "Payment received" not in html
+    assert "free plan" not in html
+
+
+def test_a_returning_subscriber_sees_the_new_payment_not_the_old_ended_subscription(story, fake):
+    story.checkout()
+    story.deliver(fake.end(story.subscription_id).events)
+    fake.advance_time(60)
+    done = fake.complete_checkout(start_checkout(story.client, "business-monthly"))
+    story.client.get(done.redirect_url)
+
+    html = card_text(story.client)
+
+    assert "<h2>Business</h2>" in html
+    assert "Payment received" in html
+    assert "Ended on" not in html
+
+
+def test_when_stripe_could_not_be_asked_the_page_offers_to_check_again(story, fake):
+    done = fake.complete_checkout(start_checkout(story.client))
+    fake.down()
+    story.client.get(done.redirect_url)
+
+    html = card_text(story.client)
+
+    assert "We could not check your payment with Stripe just now." in html
+    assert "Payment received" not in html
+    assert "free plan" not in html
+    check_again = f'href="/billing/checkout/success/?session_id={done.session["id"]}">Check again</a>'
+    assert check_again in html
+
+    fake.up()
+    story.subscription_id = done.subscription["id"]
+    story.deliver(done.events)
+    response = story.client.get(f"/billing/checkout/success/?session_id={done.session['id']}", follow=True)
+
+    assert messages_of(response) == ["Thank you! Your Pro plan is active."]
+    assert "Check again" not in response.content.decode()
+
+
+def test_a_pending_checkout_is_forgotten_after_a_day(story, fake, monkeypatch):
+    done = fake.complete_checkout(start_checkout(story.client))
+    story.client.get(done.redirect_url)
+    later = time.time() + 25 * 3600
+    monkeypatch.setattr("billing.views.time", SimpleNamespace(time=lambda: later))
+
+    html = card_text(story.client)
+
+    assert "You are on the free plan." in html
+    assert "Payment received" not in html
