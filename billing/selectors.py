@@ -11,10 +11,15 @@ from djstripe.models import Customer, Invoice
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription
 from billing.exceptions import BillingError, StripeRejected
-from billing.models import Plan, Subscription
+from billing.lifecycle import stripe_time
+from billing.models import Plan, Subscription, SubscriptionStatus
 
 # What the billing history page and payments/me show of an invoice, besides its ids and date.
 INVOICE_FIELDS = ("number", "amount_due", "currency", "status", "hosted_invoice_url", "invoice_pdf")
+# What the subscription page shows of the invoice a subscriber is asked to pay.
+OPEN_INVOICE_FIELDS = ("amount_due", "currency", "hosted_invoice_url", "next_payment_attempt")
+# Behind on payment: Stripe retries (past_due), gave up (unpaid), or the first payment is not done.
+OWING_STATUSES = (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE)
 
 
 def invoices_for(user, *, limit: int = 100) -> list[dict]:
@@ -29,6 +34,31 @@ def invoices_for(user, *, limit: int = 100) -> list[dict]:
         .order_by("-created")
         .values("djstripe_id", "id", "created", "subscription_id", **fields)[:limit]
     )
+
+
+def invoice_to_pay(subscription: Subscription | None) -> dict | None:
+    """The open invoice of a subscription that is behind on payment, to pay on Stripe's hosted page.
+
+    {"amount_due", "currency", "hosted_invoice_url", "next_attempt"} from dj-stripe's mirror (one
+    query, and none for a subscription in good standing); None when nothing is owed or mirrored.
+    Current API versions link an invoice to its subscription under parent.subscription_details.
+    """
+    if subscription is None or subscription.status not in OWING_STATUSES:
+        return None
+    invoice = (
+        Invoice.objects.filter(
+            livemode=settings.STRIPE_LIVE_MODE,
+            stripe_data__status="open",
+            stripe_data__parent__subscription_details__subscription=subscription.stripe_subscription_id,
+        )
+        .order_by("-created")
+        .values(**{name: KeyTransform(name, "stripe_data") for name in OPEN_INVOICE_FIELDS})
+        .first()
+    )
+    if invoice is None or not invoice["hosted_invoice_url"]:
+        return None
+    invoice["next_attempt"] = stripe_time(invoice.pop("next_payment_attempt"))
+    return invoice
 
 
 def latest_subscription(user) -> Subscription | None:

@@ -161,7 +161,12 @@ def subscription(request):
     other_plans = [
         plan for plan in Plan.objects.active() if plan.price_cents and (not current or plan.pk != current.plan_id)
     ]
-    context = {"subscription": current, "other_plans": other_plans, "pending": _pending_checkout(request, current)}
+    context = {
+        "subscription": current,
+        "other_plans": other_plans,
+        "pending": _pending_checkout(request, current),
+        "invoice_to_pay": selectors.invoice_to_pay(current),
+    }
     return render(request, "billing/subscription.html", context)
 
 

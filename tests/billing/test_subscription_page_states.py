@@ -5,9 +5,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from django.test import Client
 
 from tests.billing.fake_billing import messages_of, start_checkout
 from tests.billing.test_webhooks_lifecycle import DAY, Story, long_date
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +136,56 @@ def test_a_pending_checkout_is_forgotten_after_a_day(story, fake, monkeypatch):
 
     assert "You are on the free plan." in html
     assert "Payment received" not in html
+
+
+# --- behind on payment -------------------------------------------------------------------------------------
+
+
+def test_a_past_due_subscriber_gets_a_link_to_pay_the_failed_invoice(story, fake, django_assert_num_queries):
+    story.checkout()
+    fake.advance_time(31 * DAY)
+    failure = fake.fail_payment(story.subscription_id)
+    story.deliver(failure.events)
+
+    # user, the record with access (+ plan; page and nav), the active plans, the open invoice
+    with django_assert_num_queries(4):
+        html = card_text(story.client)
+
+    invoice = failure.invoice
+    assert f'<a class="button" href="{invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
+    assert f"Stripe tries again on {long_date(invoice['next_payment_attempt'])}." in html
+    assert "Payment method and invoices" in html  # or a new card, in Stripe's portal
+
+    story.deliver(fake.pay_invoice(invoice["id"]).events)  # paid on the hosted page
+
+    html = card_text(story.client)
+    assert "Pay this invoice" not in html
+    assert "Your last payment failed" not in html
+
+
+def test_an_unpaid_first_payment_links_to_its_invoice_and_says_the_plan_has_not_started(story, fake):
+    done = fake.complete_checkout(start_checkout(story.client), paid=False)
+    story.subscription_id = done.subscription["id"]
+    story.deliver(done.events)
+    assert story.record.status == "incomplete"
+
+    html = card_text(story.client)
+
+    assert "The first payment has not gone through, so this plan has not started." in html
+    assert f'href="{done.invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
+    assert "Renews on" not in html
+    assert "Access ends" not in html
+
+
+def test_only_the_subscribers_own_open_invoice_is_linked(story, fake):
+    story.checkout()
+    fake.advance_time(31 * DAY)
+    failure = fake.fail_payment(story.subscription_id)
+    story.deliver(failure.events)
+    bobs_browser = Client()
+    bobs_browser.force_login(UserFactory(username="bob", email="bob@example.com"))
+
+    html = card_text(bobs_browser)
+
+    assert failure.invoice["hosted_invoice_url"] not in html
+    assert "You are on the free plan." in html
