@@ -247,7 +247,12 @@ def scheduled_to_end(user):
             "/billing/subscription/",
             "Use the button on this page to manage your payment method and invoices.",
         ),
-        ("/billing/portal/", free, "/billing/subscription/", "Your past invoices are under Billing history on this page."),
+        (
+            "/billing/portal/",
+            free,
+            "/billing/subscription/",
+            "Your past invoices are under Billing history on this page.",
+        ),
     ],
     ids=[
         "subscribe-free",

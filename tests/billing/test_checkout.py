@@ -8,9 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 import stripe
-from djstripe.models import Customer
-
 from django.test import Client
+from djstripe.models import Customer
 
 from billing.models import Plan, Subscription, SubscriptionStatus
 from tests.billing.fake_billing import deliver, messages_of, start_checkout, sync_plans
