@@ -102,6 +102,7 @@ class CheckoutReturn:
     plan: Plan | None = None
     # Our access record for the session's subscription, once Stripe's webhook has written it.
     subscription: Subscription | None = None
+    stripe_subscription_id: str = ""
 
 
 def checkout_return(user, session_id: str) -> CheckoutReturn:
@@ -130,7 +131,7 @@ def checkout_return(user, session_id: str) -> CheckoutReturn:
         else None
     )
     state = _checkout_state(session, record)
-    return CheckoutReturn(state, session_id, record.plan if record else plan, record)
+    return CheckoutReturn(state, session_id, record.plan if record else plan, record, subscription_id or "")
 
 
 def _is_users_session(session, user) -> bool:

@@ -101,7 +101,8 @@ def checkout_success(request):
             "session": outcome.session_id,
             "state": outcome.state.value,
             "plan": outcome.plan.name if outcome.plan else "",
-            "at": int(time.time()),
+            "subscription": outcome.stripe_subscription_id,
+            "at": time.time(),
         }
         return redirect("billing_subscription")
     request.session.pop(PENDING_CHECKOUT, None)
@@ -112,7 +113,8 @@ def checkout_success(request):
 
 _State = selectors.CheckoutState
 # The Checkout the user came back from while it waits for Stripe (paid, not confirmed by the webhook
-# yet; or not checked, Stripe was down): {"session", "state", "plan" (name), "at"} in their session.
+# yet; or not checked, Stripe was down): {"session", "state", "plan" (name), "subscription" (Stripe's
+# id, when known), "at"} in their session.
 PENDING_CHECKOUT = "billing_pending_checkout"
 # Stripe confirms within seconds; after a day the webhook is lost and the nightly reconciliation has run.
 PENDING_CHECKOUT_SECONDS = 24 * 3600
@@ -175,7 +177,10 @@ def _pending_checkout(request, current) -> dict | None:
     pending = request.session.get(PENDING_CHECKOUT)
     if pending is None:
         return None
-    settled = current is not None and (current.grants_access or current.created_at.timestamp() >= pending["at"])
+    subscription_id = pending.get("subscription")
+    settled = current is not None and (
+        current.grants_access or (subscription_id and current.stripe_subscription_id == subscription_id)
+    )
     if settled or time.time() - pending["at"] > PENDING_CHECKOUT_SECONDS:
         del request.session[PENDING_CHECKOUT]
         return None
