@@ -154,6 +154,8 @@ def test_a_past_due_subscriber_gets_a_link_to_pay_the_failed_invoice(story, fake
     invoice = failure.invoice
     assert f'<a class="button" href="{invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
     assert f"Stripe tries again on {long_date(invoice['next_payment_attempt'])}." in html
+    assert "Renews on" not in html  # it renews only once that invoice is paid
+    assert "Period ends" in html
     assert "Payment method and invoices" in html  # or a new card, in Stripe's portal
 
     story.deliver(fake.pay_invoice(invoice["id"]).events)  # paid on the hosted page
