@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing import selectors, services
+from billing import stripe_gateway as gateway
 from billing.access import access_subscription, tier_required
 from billing.exceptions import BillingError
 from billing.models import Plan
@@ -41,6 +42,8 @@ def post_only(explain):
 
 
 def _explain_subscribe(request):
+    if not gateway.is_configured():
+        return "Plans go on sale once billing is configured.", "billing_pricing"
     if access_subscription(request.user) is not None:
         return "You already have a subscription: use the buttons on this page to switch plans.", "billing_pricing"
     return "Use the buttons on this page to subscribe to a plan.", "billing_pricing"
