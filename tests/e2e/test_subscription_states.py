@@ -1,5 +1,5 @@
 """The subscription page in a real browser, at desktop and phone sizes, through the states a subscriber
-goes through: back from Checkout before Stripe's webhook, active, a form's URL typed in, a failed
+goes through: back from Checkout while Stripe is down and before its webhook, active, a form's URL typed in, a failed
 renewal with the invoice to pay, ended. Stripe is the loopback fake; its events reach the live server
 signed, over HTTP, as in test_billing_flow.py."""
 
@@ -62,8 +62,18 @@ def test_a_subscribers_page_says_one_true_state_at_each_step(
     [session] = fake.all("checkout.session")
     done = fake.complete_checkout(session["id"], email="frida@example.com")
 
-    # Back from Checkout before Stripe's webhook: one state, payment received.
+    # Back from Checkout while Stripe cannot be asked: we could not check, not "paid".
+    fake.down()
     page.get_by_role("link", name="Pay 19.00 USD").click()
+    page.wait_for_url(re.compile(r".*/billing/subscription/$"))
+    text = card(page)
+    assert "We could not check your payment with Stripe just now." in text
+    assert "Payment received" not in text
+    both_sizes("not-checked-yet")
+
+    # Checked again once Stripe answers, still before its webhook: one state, payment received.
+    fake.up()
+    page.get_by_role("link", name="Check again").click()
     page.wait_for_url(re.compile(r".*/billing/subscription/$"))
     text = card(page)
     assert "Payment received" in text
