@@ -13,7 +13,7 @@ from billing import selectors, services
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription, tier_required
 from billing.exceptions import BillingError
-from billing.models import Plan
+from billing.models import Plan, SubscriptionStatus
 from config.links import absolute_reverse
 
 
@@ -181,8 +181,14 @@ def _pending_checkout(request, current) -> dict | None:
     if pending is None:
         return None
     subscription_id = pending.get("subscription")
+    # Settled by access, or by our record of that subscription past "incomplete" (Stripe said it was paid).
     settled = current is not None and (
-        current.grants_access or (subscription_id and current.stripe_subscription_id == subscription_id)
+        current.grants_access
+        or (
+            subscription_id
+            and current.stripe_subscription_id == subscription_id
+            and current.status != SubscriptionStatus.INCOMPLETE
+        )
     )
     if settled or time.time() - pending["at"] > PENDING_CHECKOUT_SECONDS:
         del request.session[PENDING_CHECKOUT]

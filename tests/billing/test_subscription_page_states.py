@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
+from billing.models import Subscription
 from tests.billing.fake_billing import messages_of, start_checkout
 from tests.billing.test_webhooks_lifecycle import DAY, Story, long_date
 from tests.factories import UserFactory
@@ -191,3 +192,17 @@ def test_only_the_subscribers_own_open_invoice_is_linked(story, fake):
 
     assert failure.invoice["hosted_invoice_url"] not in html
     assert "You are on the free plan." in html
+
+
+def test_a_paid_checkout_whose_record_still_says_incomplete_shows_payment_received(story, fake):
+    # Stripe said "paid" on the return; our record was written from an earlier read (incomplete).
+    done = fake.complete_checkout(start_checkout(story.client))
+    story.subscription_id = done.subscription["id"]
+    story.deliver(done.events)
+    Subscription.objects.filter(stripe_subscription_id=done.subscription["id"]).update(status="incomplete")
+    story.client.get(done.redirect_url)
+
+    html = card_text(story.client)
+
+    assert "Payment received" in html
+    assert "has not gone through" not in html
