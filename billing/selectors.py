@@ -121,7 +121,6 @@ def checkout_return(user, session_id: str) -> CheckoutReturn:
         return CheckoutReturn(CheckoutState.UNCHECKED, session_id)
     if not _is_users_session(session, user):
         return CheckoutReturn(CheckoutState.UNKNOWN)
-    plan = Plan.objects.filter(code=(session.get("metadata") or {}).get("plan_code") or "").first()
     subscription_id = gateway.stripe_id(session.get("subscription"))
     record = (
         Subscription.objects.select_related("plan", "duplicate_of__plan")
@@ -130,8 +129,14 @@ def checkout_return(user, session_id: str) -> CheckoutReturn:
         if subscription_id
         else None
     )
+    # Before Stripe's webhook there is no record: the plan is the one we put in the session's metadata.
+    plan = (
+        record.plan
+        if record
+        else Plan.objects.filter(code=(session.get("metadata") or {}).get("plan_code") or "").first()
+    )
     state = _checkout_state(session, record)
-    return CheckoutReturn(state, session_id, record.plan if record else plan, record, subscription_id or "")
+    return CheckoutReturn(state, session_id, plan, record, subscription_id or "")
 
 
 def _is_users_session(session, user) -> bool:

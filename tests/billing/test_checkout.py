@@ -297,8 +297,8 @@ def test_it_says_the_plan_is_active_once_stripes_webhook_has_arrived(
         assert {r.status_code for r in deliver(alice, endpoint, *done.events)} == {200}
     fake.requests.clear()
 
-    # user (the session is in the cache), the session's customer is the user's, its plan, our record (+ plans)
-    with django_assert_num_queries(4):
+    # user (the session is in the cache), the session's customer is the user's, our record (+ its plans)
+    with django_assert_num_queries(3):
         response = alice.get(done.redirect_url)
 
     assert response["Location"] == "/billing/subscription/"
