@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from functools import cache
 
 from django import forms
 from django.contrib import admin, messages
@@ -6,7 +7,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from djstripe.models import WebhookEventTrigger
+from djstripe.models import Event, WebhookEventTrigger
 
 from billing import duplicates, services
 from billing import stripe_gateway as gateway
@@ -226,16 +227,69 @@ class DuplicateRefundAdmin(admin.ModelAdmin):
 admin.site.unregister(WebhookEventTrigger)
 
 
+def failed_deliveries_processed_later() -> set[int]:
+    """The failed deliveries (processed = no) whose event has been processed since.
+
+    Stripe delivers a failed event again, and staff may reprocess it: the failed row stays as it
+    was (its error is history), so "healed" is read here. dj-stripe keeps an Event row only once
+    its processing committed, so that row is the proof. Two queries over the failed rows only.
+    """
+    failed = {t.pk: t.json_body.get("id") for t in WebhookEventTrigger.objects.filter(processed=False).only("body")}
+    done = set(Event.objects.filter(id__in={i for i in failed.values() if i}).values_list("id", flat=True))
+    return {pk for pk, event_id in failed.items() if event_id in done}
+
+
+class DeliveryOutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("processed", "Processed"),
+            ("healed", "Failed, processed later"),
+            ("failing", "Failed, not processed yet"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "processed":
+            return queryset.filter(processed=True)
+        if self.value() == "healed":
+            return queryset.filter(pk__in=failed_deliveries_processed_later())
+        if self.value() == "failing":
+            return queryset.filter(processed=False).exclude(pk__in=failed_deliveries_processed_later())
+        return queryset
+
+
 @admin.register(WebhookEventTrigger)
 class WebhookEventLogAdmin(admin.ModelAdmin):
-    list_display = ("created", "event_type", "event_id", "valid", "processed", "exception")
-    list_filter = ("processed", "valid", "created")
+    list_filter = (DeliveryOutcomeFilter, "valid", "created")
     search_fields = ("event__id", "exception", "body")
     list_select_related = ("event",)
-    readonly_fields = ("created", "updated", "event", "valid", "processed", "exception", "traceback", "body")
+    readonly_fields = (
+        "created",
+        "updated",
+        "event",
+        "valid",
+        "processed",
+        "processed_later_by",
+        "exception",
+        "traceback",
+        "body",
+    )
     fields = readonly_fields
     actions = ["reprocess"]
     date_hierarchy = "created"
+
+    def get_list_display(self, request):
+        processed_later = cache(failed_deliveries_processed_later)  # once per page, and only if a row failed
+
+        @admin.display(description="outcome")
+        def outcome(trigger):
+            if trigger.processed:
+                return "Processed"
+            return "Failed, processed later" if trigger.pk in processed_later() else "Failed"
+
+        return ("created", "event_type", "event_id", "valid", outcome, "exception")
 
     @admin.display(description="type")
     def event_type(self, trigger):
@@ -244,6 +298,17 @@ class WebhookEventLogAdmin(admin.ModelAdmin):
     @admin.display(description="event")
     def event_id(self, trigger):
         return trigger.json_body.get("id", "")
+
+    @admin.display(description="processed later by")
+    def processed_later_by(self, trigger):
+        """For a failed delivery: the delivery (Stripe's retry, or one reprocessed) that processed its event."""
+        if trigger.processed:
+            return "-"
+        event_id = trigger.json_body.get("id") or ""
+        later = WebhookEventTrigger.objects.filter(processed=True, event_id=event_id).order_by("created").first()
+        if later is None:
+            return "Not processed yet"
+        return f"Delivery {later.pk}, {later.created:%Y-%m-%d %H:%M:%S %Z}"
 
     def has_add_permission(self, request):
         return False
@@ -257,8 +322,9 @@ class WebhookEventLogAdmin(admin.ModelAdmin):
     @admin.action(description="Process the selected failed deliveries again", permissions=["reprocess"])
     def reprocess(self, request, queryset):
         done = failed = skipped = 0
+        processed_later = failed_deliveries_processed_later()
         for trigger in queryset.order_by("created"):
-            if not trigger.valid or trigger.processed:
+            if not trigger.valid or trigger.processed or trigger.pk in processed_later:
                 skipped += 1
                 continue
             try:
@@ -268,7 +334,10 @@ class WebhookEventLogAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{trigger.json_body.get('id')}: {error}", messages.ERROR)
             else:
                 done += 1
-        self.message_user(request, f"Processed {done}, failed {failed}, skipped {skipped} (invalid or done).")
+                processed_later = failed_deliveries_processed_later()  # its event's other failed rows too
+        self.message_user(
+            request, f"Processed {done}, failed {failed}, skipped {skipped} (invalid, done or processed later)."
+        )
 
     def has_reprocess_permission(self, request):
         return request.user.is_superuser or request.user.has_perm("djstripe.change_webhookeventtrigger")

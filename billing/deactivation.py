@@ -17,10 +17,7 @@ from djstripe.models import Customer
 from billing import stripe_gateway as gateway
 from billing.exceptions import StripeRejected
 from billing.lifecycle import record_stripe_answer
-from billing.models import Subscription, SubscriptionStatus
-
-# Stripe charges nothing more on these.
-ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
+from billing.models import ENDED_STATUSES, Subscription
 
 
 def chargeable_subscriptions(user):

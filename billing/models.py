@@ -154,6 +154,8 @@ class SubscriptionStatus(models.TextChoices):
 
 # Statuses that grant access (past_due keeps access while Stripe retries the payment).
 ACCESS_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+# Statuses a subscription never leaves: it is over, and access with it.
+ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
 # A record with access: an access status, and not a duplicate (a duplicate never grants access).
 WITH_ACCESS = Q(status__in=ACCESS_STATUSES, duplicate_of__isnull=True)
 
@@ -211,6 +213,10 @@ class Subscription(models.Model):
     @property
     def grants_access(self) -> bool:
         return self.status in ACCESS_STATUSES and self.duplicate_of_id is None
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status in ENDED_STATUSES
 
 
 class DuplicateRefund(models.Model):

@@ -1,15 +1,26 @@
 """Reads that billing pages and the API share."""
 
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KeyTransform
-from djstripe.models import Invoice
+from djstripe.models import Customer, Invoice
 
+from billing import stripe_gateway as gateway
 from billing.access import access_subscription
-from billing.models import DuplicateRefund, Subscription
+from billing.exceptions import BillingError, StripeRejected
+from billing.lifecycle import stripe_time
+from billing.models import DuplicateRefund, Plan, Subscription, SubscriptionStatus
 
 # What the billing history page and payments/me show of an invoice, besides its ids and date.
 INVOICE_FIELDS = ("number", "amount_due", "currency", "status", "hosted_invoice_url", "invoice_pdf")
+# What the subscription page shows of the invoice a subscriber is asked to pay.
+OPEN_INVOICE_FIELDS = ("amount_due", "currency", "hosted_invoice_url", "next_payment_attempt")
+# Behind on payment: Stripe retries (past_due), gave up (unpaid), or the first payment is not done.
+OWING_STATUSES = (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE)
 
 
 def invoices_for(user, *, limit: int = 100) -> list[dict]:
@@ -34,6 +45,31 @@ def invoices_for(user, *, limit: int = 100) -> list[dict]:
     )
 
 
+def invoice_to_pay(subscription: Subscription | None) -> dict | None:
+    """The open invoice of a subscription that is behind on payment, to pay on Stripe's hosted page.
+
+    {"amount_due", "currency", "hosted_invoice_url", "next_attempt"} from dj-stripe's mirror (one
+    query, and none for a subscription in good standing); None when nothing is owed or mirrored.
+    Current API versions link an invoice to its subscription under parent.subscription_details.
+    """
+    if subscription is None or subscription.status not in OWING_STATUSES:
+        return None
+    invoice = (
+        Invoice.objects.filter(
+            livemode=settings.STRIPE_LIVE_MODE,
+            stripe_data__status="open",
+            stripe_data__parent__subscription_details__subscription=subscription.stripe_subscription_id,
+        )
+        .order_by("-created")
+        .values(**{name: KeyTransform(name, "stripe_data") for name in OPEN_INVOICE_FIELDS})
+        .first()
+    )
+    if invoice is None or not invoice["hosted_invoice_url"]:
+        return None
+    invoice["next_attempt"] = stripe_time(invoice.pop("next_payment_attempt"))
+    return invoice
+
+
 def latest_subscription(user) -> Subscription | None:
     """The subscription to show on the subscription page: the one with access, else the newest.
 
@@ -47,3 +83,91 @@ def latest_subscription(user) -> Subscription | None:
         .order_by("-created_at")
         .first()
     )
+
+
+# --- coming back from Checkout --------------------------------------------------------------------
+
+# A Checkout Session id as Stripe makes them; anything else is not looked up.
+CHECKOUT_SESSION_ID = re.compile(r"cs_(test|live)_[A-Za-z0-9]{1,255}")
+PAID = ("paid", "no_payment_required")
+
+
+class CheckoutState(StrEnum):
+    ACTIVE = "active"  # paid, and our record grants access
+    CONFIRMING = "confirming"  # paid in Stripe; Stripe's confirmation (the webhook) has not reached us yet
+    DUPLICATE = "duplicate"  # paid while another subscription of the user had access: refunded
+    UNPAID = "unpaid"  # completed, but the first payment has not gone through (yet)
+    ENDED = "ended"  # paid once, and the subscription has ended since
+    OPEN = "open"  # not finished: nothing was charged
+    EXPIRED = "expired"  # not paid in time: nothing was charged
+    UNCHECKED = "unchecked"  # Stripe could not be asked: we know nothing yet
+    UNKNOWN = "unknown"  # no such session, or not this user's: nothing is said about it
+
+
+@dataclass(frozen=True)
+class CheckoutReturn:
+    state: CheckoutState
+    session_id: str = ""
+    plan: Plan | None = None
+    # Our access record for the session's subscription, once Stripe's webhook has written it.
+    subscription: Subscription | None = None
+    stripe_subscription_id: str = ""
+
+
+def checkout_return(user, session_id: str) -> CheckoutReturn:
+    """What became of the user's Checkout Session: Stripe's word on the session, then our record.
+
+    Called with no transaction open (it asks Stripe). A session that is not this user's is
+    UNKNOWN, exactly like one that does not exist: the page says nothing about other people's.
+    """
+    if not gateway.is_configured() or not CHECKOUT_SESSION_ID.fullmatch(session_id or ""):
+        return CheckoutReturn(CheckoutState.UNKNOWN)
+    try:
+        session = gateway.retrieve_checkout_session(session_id)
+    except StripeRejected:  # Stripe has no such session (in this account and mode)
+        return CheckoutReturn(CheckoutState.UNKNOWN)
+    except BillingError:
+        return CheckoutReturn(CheckoutState.UNCHECKED, session_id)
+    if not _is_users_session(session, user):
+        return CheckoutReturn(CheckoutState.UNKNOWN)
+    subscription_id = gateway.stripe_id(session.get("subscription"))
+    record = (
+        Subscription.objects.select_related("plan", "duplicate_of__plan")
+        .filter(user=user, stripe_subscription_id=subscription_id)
+        .first()
+        if subscription_id
+        else None
+    )
+    # Before Stripe's webhook there is no record: the plan is the one we put in the session's metadata.
+    plan = (
+        record.plan
+        if record
+        else Plan.objects.filter(code=(session.get("metadata") or {}).get("plan_code") or "").first()
+    )
+    state = _checkout_state(session, record)
+    return CheckoutReturn(state, session_id, plan, record, subscription_id or "")
+
+
+def _is_users_session(session, user) -> bool:
+    """Ours for this user: made for them (client_reference_id) and billed to their own customer."""
+    customer_id = gateway.stripe_id(session.get("customer"))
+    return (
+        session.get("mode") == "subscription"
+        and session.get("client_reference_id") == str(user.pk)
+        and bool(customer_id)
+        and Customer.objects.filter(id=customer_id, subscriber=user).exists()
+    )
+
+
+def _checkout_state(session, record: Subscription | None) -> CheckoutState:
+    if record is not None and record.duplicate_of_id is not None:
+        return CheckoutState.DUPLICATE
+    if record is not None and record.grants_access:
+        return CheckoutState.ACTIVE
+    if record is not None and record.has_ended:
+        return CheckoutState.ENDED
+    if session.get("status") == "complete":
+        return CheckoutState.CONFIRMING if session.get("payment_status") in PAID else CheckoutState.UNPAID
+    if session.get("status") == "expired":
+        return CheckoutState.EXPIRED
+    return CheckoutState.OPEN

@@ -186,6 +186,10 @@ def create_checkout_session(*, customer_id, price_id, user, plan, success_url, c
     )
 
 
+def retrieve_checkout_session(session_id: str):
+    return _call("checkout.retrieve", stripe.checkout.Session.retrieve, session_id)
+
+
 def retrieve_subscription(subscription_id: str):
     return _call("subscription.retrieve", stripe.Subscription.retrieve, subscription_id)
 

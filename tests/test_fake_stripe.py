@@ -123,6 +123,27 @@ def test_completing_checkout_makes_a_current_api_subscription_and_paid_invoice(f
     assert [e["type"] for e in subscribed.events][-1] == "checkout.session.completed"
 
 
+def test_completing_checkout_sends_the_browser_to_the_success_url_with_the_session_id_filled_in(fake_stripe, plan):
+    # Stripe fills in {CHECKOUT_SESSION_ID} when it redirects; the session keeps the URL as it was given.
+    session = stripe.checkout.Session.create(
+        mode="subscription",
+        line_items=[{"price": plan[1].id, "quantity": 1}],
+        success_url="https://gatehouse.test/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=URLS["cancel_url"],
+    )
+
+    done = fake_stripe.complete_checkout(session.id)
+
+    assert done.redirect_url == f"https://gatehouse.test/billing/checkout/success/?session_id={session.id}"
+    assert stripe.checkout.Session.retrieve(session.id).success_url == (
+        "https://gatehouse.test/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
+    )
+
+
+def test_a_success_url_without_the_template_variable_is_followed_as_given(fake_stripe, subscribed):
+    assert subscribed.redirect_url == URLS["success_url"]
+
+
 def test_it_changes_plans_and_schedules_cancellation(fake_stripe, subscribed):
     product_id = subscribed.subscription["items"]["data"][0]["price"]["product"]
     team = stripe.Price.create(product=product_id, unit_amount=5000, currency="usd", recurring={"interval": "month"})

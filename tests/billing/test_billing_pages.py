@@ -135,7 +135,8 @@ def test_the_subscription_page_after_the_end_offers_no_actions(client, user, fak
 
     html = client.get("/billing/subscription/").content.decode()
 
-    assert "Access ends" in html
+    assert "Access ends" not in html  # it has ended (tests/billing/test_subscription_page_states.py)
+    assert "See the plans</a> to subscribe again" in html
     assert "Cancel at period end" not in html
     assert "Change plan" not in html
 
@@ -190,3 +191,116 @@ def test_one_users_subscription_does_not_open_the_page_for_another(client, user,
     client.force_login(user)
 
     assert client.get("/billing/reports/").status_code == 302
+
+
+# --- a form's target opened with GET (a reload, a bookmark, the URL typed in) ---------------------------
+
+
+def free(user):
+    return None
+
+
+def scheduled_to_end(user):
+    subscribe(user)
+    Subscription.objects.filter(user=user).update(cancel_at_period_end=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "arrange", "page", "message"),
+    [
+        ("/billing/subscribe/", free, "/billing/pricing/", "Use the buttons on this page to subscribe to a plan."),
+        (
+            "/billing/subscribe/",
+            subscribe,
+            "/billing/pricing/",
+            "You already have a subscription: use the buttons on this page to switch plans.",
+        ),
+        (
+            "/billing/subscription/cancel/",
+            subscribe,
+            "/billing/subscription/",
+            "Use the button on this page to cancel your subscription at the end of the period.",
+        ),
+        (
+            "/billing/subscription/cancel/",
+            scheduled_to_end,
+            "/billing/subscription/",
+            "Your subscription is already set to end at the end of the period.",
+        ),
+        ("/billing/subscription/cancel/", free, "/billing/subscription/", "You have no subscription to cancel."),
+        (
+            "/billing/subscription/resume/",
+            scheduled_to_end,
+            "/billing/subscription/",
+            "Use the button on this page to keep your subscription.",
+        ),
+        (
+            "/billing/subscription/resume/",
+            subscribe,
+            "/billing/subscription/",
+            "Your subscription is not set to end: there is nothing to undo.",
+        ),
+        ("/billing/subscription/resume/", free, "/billing/subscription/", "You have no subscription to keep."),
+        (
+            "/billing/portal/",
+            subscribe,
+            "/billing/subscription/",
+            "Use the button on this page to manage your payment method and invoices.",
+        ),
+        (
+            "/billing/portal/",
+            free,
+            "/billing/subscription/",
+            "Your past invoices are under Billing history on this page.",
+        ),
+    ],
+    ids=[
+        "subscribe-free",
+        "subscribe-subscriber",
+        "cancel",
+        "cancel-already-scheduled",
+        "cancel-free",
+        "resume",
+        "resume-not-scheduled",
+        "resume-free",
+        "portal",
+        "portal-free",
+    ],
+)
+def test_it_sends_a_get_on_a_post_only_url_to_the_page_with_its_button(client, user, fake, url, arrange, page, message):
+    arrange(user)
+    client.force_login(user)
+
+    response = client.get(url, follow=True)
+
+    assert response.redirect_chain == [(page, 302)]
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == [message]
+    assert fake.requests == []  # nothing was done: no Stripe call
+
+
+def test_the_buttons_the_messages_point_at_are_on_the_page(client, user, fake):
+    subscribe(user)
+    client.force_login(user)
+
+    html = client.get("/billing/subscription/cancel/", follow=True).content.decode()
+
+    assert 'action="/billing/subscription/cancel/"' in html
+    assert 'action="/billing/portal/"' in html
+
+
+@pytest.mark.parametrize(
+    "url", ["/billing/subscribe/", "/billing/subscription/cancel/", "/billing/subscription/resume/", "/billing/portal/"]
+)
+def test_a_head_is_redirected_without_leaving_a_message_and_other_methods_are_405(client, user, fake, url):
+    assert client.get(url)["Location"].startswith("/accounts/login/")  # signed-in users only, as before
+    client.force_login(user)
+
+    head = client.head(url)
+
+    assert head.status_code == 302
+    assert [str(m) for m in client.get("/billing/subscription/").context["messages"]] == []
+    response = client.put(url)
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert fake.requests == []

@@ -8,10 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 import stripe
+from django.test import Client
 from djstripe.models import Customer
 
 from billing.models import Plan, Subscription, SubscriptionStatus
-from tests.billing.fake_billing import messages_of, sync_plans
+from tests.billing.fake_billing import deliver, messages_of, start_checkout, sync_plans
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -250,7 +252,7 @@ def test_subscribing_needs_a_signed_in_user_and_a_post(client, user, fake):
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
     client.force_login(user)
-    assert client.get("/billing/subscribe/").status_code == 405
+    assert client.get("/billing/subscribe/")["Location"] == "/billing/pricing/"  # the page with the buttons
     assert fake.requests == []
 
 
@@ -269,13 +271,162 @@ def test_the_pricing_page_offers_checkout_to_a_signed_in_user(alice, fake):
     assert "Billing is not configured" not in html
 
 
-def test_coming_back_from_checkout_thanks_the_user(alice, fake):
-    response = alice.get("/billing/checkout/success/?session_id=cs_test_1", follow=True)
+# --- coming back from Checkout (its success URL) ---------------------------------------------------
+
+NO_CHECKOUT = "There is no checkout of yours to confirm."
+
+
+def come_back(client, url: str, **kwargs):
+    """Follow Checkout's redirect to our success URL, as the customer's browser does."""
+    return client.get(url, follow=True, **kwargs)
+
+
+def test_the_success_url_given_to_stripe_comes_back_with_the_session_id(alice, fake):
+    session_id = start_checkout(alice)
+
+    done = fake.complete_checkout(session_id)
+
+    assert done.redirect_url == f"http://testserver/billing/checkout/success/?session_id={session_id}"
+
+
+def test_it_says_the_plan_is_active_once_stripes_webhook_has_arrived(
+    alice, user, fake, endpoint, committing, django_assert_num_queries
+):
+    done = fake.complete_checkout(start_checkout(alice))
+    with committing():
+        assert {r.status_code for r in deliver(alice, endpoint, *done.events)} == {200}
+    fake.requests.clear()
+
+    # user (the session is in the cache), the session's customer is the user's, our record (+ its plans)
+    with django_assert_num_queries(3):
+        response = alice.get(done.redirect_url)
+
+    assert response["Location"] == "/billing/subscription/"
+    assert messages_of(alice.get("/billing/subscription/")) == ["Thank you! Your Pro plan is active."]
+    assert [(c.method, c.path) for c in fake.requests] == [("GET", f"/v1/checkout/sessions/{done.session['id']}")]
+
+
+def test_it_says_payment_received_while_stripes_confirmation_is_on_its_way(alice, user, fake):
+    done = fake.complete_checkout(start_checkout(alice))  # paid; the webhook has not arrived
+
+    response = come_back(alice, done.redirect_url)
 
     assert response.redirect_chain == [("/billing/subscription/", 302)]
+    assert messages_of(response) == []  # the page's one state says it (tests/billing/test_subscription_page_states.py)
+    assert "Your Pro plan starts as soon as Stripe confirms your payment" in response.content.decode()
+    assert not Subscription.objects.filter(user=user).exists()
+
+
+def test_it_says_an_unpaid_checkout_has_not_started(alice, fake):
+    done = fake.complete_checkout(start_checkout(alice), paid=False)  # e.g. a bank debit not settled yet
+
+    response = come_back(alice, done.redirect_url)
+
+    assert messages_of(response) == ["Your payment has not gone through yet, so your Pro plan has not started."]
+    assert "Thank you" not in response.content.decode()
+
+
+def test_it_says_nothing_was_charged_for_an_unfinished_checkout(alice, fake):
+    session_id = start_checkout(alice)
+
+    response = come_back(alice, f"/billing/checkout/success/?session_id={session_id}")
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert messages_of(response) == ["Your checkout is not finished: nothing was charged."]
+
+
+def test_it_says_nothing_was_charged_for_an_expired_checkout(alice, fake):
+    session_id = start_checkout(alice)
+    fake.expire_checkout(session_id)
+
+    response = come_back(alice, f"/billing/checkout/success/?session_id={session_id}")
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert messages_of(response) == ["This checkout expired before it was paid: nothing was charged."]
+
+
+def test_it_says_a_second_paid_checkout_is_refunded_not_active(alice, fake, endpoint, committing):
+    pro, business = start_checkout(alice, "pro-monthly"), start_checkout(alice, "business-monthly")
+    first, second = fake.complete_checkout(pro), fake.complete_checkout(business)
+    with committing():
+        deliver(alice, endpoint, *first.events, *second.events)
+
+    response = come_back(alice, second.redirect_url)
+
     assert messages_of(response) == [
-        "Thank you! Your payment went through; your plan is active as soon as Stripe confirms it."
+        "You already have the Pro plan, so the subscription from this checkout was canceled and its payment "
+        "refunded in full."
     ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?session_id=", "?session_id={CHECKOUT_SESSION_ID}", "?session_id=../../v1/customers", "?session_id=cs_x"],
+    ids=["no-session", "empty", "unfilled-template", "path", "malformed"],
+)
+def test_it_tells_a_user_without_a_checkout_that_there_is_none_and_asks_stripe_nothing(alice, fake, query):
+    response = come_back(alice, f"/billing/checkout/success/{query}")
+
+    assert response.redirect_chain == [("/billing/subscription/", 302)]
+    assert messages_of(response) == [NO_CHECKOUT]
+    assert fake.requests == []
+
+
+def test_a_session_stripe_does_not_know_is_no_checkout(alice, fake):
+    response = come_back(alice, "/billing/checkout/success/?session_id=cs_test_doesnotexist")
+
+    assert messages_of(response) == [NO_CHECKOUT]
+    assert [(c.method, c.path) for c in fake.requests] == [("GET", "/v1/checkout/sessions/cs_test_doesnotexist")]
+
+
+def test_another_users_paid_checkout_says_nothing_about_it(alice, fake, endpoint, committing):
+    bob = UserFactory(username="bob", email="bob@example.com")
+    bobs_browser = Client()
+    bobs_browser.force_login(bob)
+    done = fake.complete_checkout(start_checkout(bobs_browser))
+    with committing():
+        deliver(alice, endpoint, *done.events)
+
+    response = come_back(alice, done.redirect_url)
+
+    assert messages_of(response) == [NO_CHECKOUT]  # the same words as for a session that does not exist
+    html = response.content.decode()
+    assert "Pro" not in html.split("<main", 1)[-1]
+    assert "Thank you" not in html
+
+
+def test_with_billing_off_it_says_there_is_no_checkout_and_asks_stripe_nothing(alice, fake, settings):
+    settings.STRIPE_SECRET_KEY = ""
+
+    response = come_back(alice, "/billing/checkout/success/?session_id=cs_test_1")
+
+    assert response.redirect_chain == [("/billing/subscription/", 302)]
+    assert messages_of(response) == [NO_CHECKOUT]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "failure", [lambda fake: fake.down(), lambda fake: fake.down(close_connections=True)], ids=["500", "unreachable"]
+)
+def test_when_stripe_cannot_be_asked_it_says_it_could_not_check_not_paid(alice, fake, failure):
+    done = fake.complete_checkout(start_checkout(alice))
+    failure(fake)
+
+    response = come_back(alice, done.redirect_url)
+
+    assert response.redirect_chain == [("/billing/subscription/", 302)]
+    html = response.content.decode()
+    assert "We could not check your payment with Stripe just now." in html
+    assert "Payment received" not in html
+    assert "Thank you" not in html
+
+
+def test_coming_back_needs_a_signed_in_user(client, fake):
+    response = client.get("/billing/checkout/success/?session_id=cs_test_1")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert fake.requests == []
 
 
 def test_canceling_checkout_says_nothing_was_charged(alice, fake):

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from billing import sweeps
 from billing.models import Plan, Subscription
 from tests.api.conftest import bearer, login
-from tests.billing.fake_billing import subscribe_through_fake
+from tests.billing.fake_billing import start_checkout, subscribe_through_fake
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,6 +88,16 @@ def test_the_plan_admin_calls_stripe_outside_any_transaction(client, staff, fake
     paths = [(method, path) for method, path, _ in stripe_requests]
     assert ("POST", "/v1/prices") in paths
     assert ("POST", f"/v1/prices/{plan.stripe_price_id}") in paths  # the old price archived
+    assert in_transaction(stripe_requests) == []
+
+
+def test_coming_back_from_checkout_asks_stripe_outside_any_transaction(alice, fake, stripe_requests):
+    done = fake.complete_checkout(start_checkout(alice))
+    stripe_requests.clear()
+
+    assert alice.get(done.redirect_url).status_code == 302
+
+    assert [(m, p) for m, p, _ in stripe_requests] == [("GET", f"/v1/checkout/sessions/{done.session['id']}")]
     assert in_transaction(stripe_requests) == []
 
 

@@ -33,6 +33,15 @@ def test_subscribing_says_billing_is_not_configured(client, user):
     assert "Billing is not configured on this server." in response.content.decode()
 
 
+def test_opening_the_subscribe_url_says_plans_are_not_on_sale_yet(client, user):
+    client.force_login(user)
+
+    response = client.get("/billing/subscribe/", follow=True)
+
+    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert [str(m) for m in response.context["messages"]] == ["Plans go on sale once billing is configured."]
+
+
 def test_the_subscription_page_shows_the_free_plan(client, user, django_assert_num_queries):
     client.force_login(user)
     # user, subscription with access (nav), latest subscription, active plans (session: cache)

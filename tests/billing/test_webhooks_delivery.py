@@ -230,6 +230,61 @@ def test_the_admin_lists_deliveries_with_their_errors_and_reprocesses_a_failed_o
     assert [m.subject for m in mail.outbox] == ["[Gatehouse] Your Pro subscription has started"]
 
 
+def changelist(client, query: str = "") -> str:
+    response = client.get(f"/admin/djstripe/webhookeventtrigger/{query}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_failed_delivery_that_stripe_delivered_again_shows_as_processed_later(
+    alice, client, staff, fake, endpoint, checkout_done, committing, django_assert_num_queries
+):
+    event = checkout_done.event("customer.subscription.created")
+    fake.down()
+    deliver(alice, endpoint, event)
+    failed = WebhookEventTrigger.objects.get()
+    fake.up()
+    with committing():
+        (retry,) = deliver(alice, endpoint, event)  # Stripe's retry, an hour later
+    assert retry.status_code == 200
+    healed = WebhookEventTrigger.objects.get(processed=True)
+    client.force_login(staff)
+
+    failing = changelist(client, "?outcome=failing")
+    assert event["id"] not in failing  # nothing is left to do about it
+    assert "0 webhook event triggers" in failing
+    assert f"/{failed.pk}/change/" in changelist(client, "?outcome=healed")
+    # user, the counts (all, filtered), the page's rows, the nav's profile, the date hierarchy (2),
+    # then the failed rows and their events: once for the page, not once per row
+    with django_assert_num_queries(9):
+        everything = changelist(client)
+    assert everything.count('<td class="field-outcome">Failed, processed later</td>') == 1
+    assert everything.count('<td class="field-outcome">Processed</td>') == 1
+    detail = client.get(f"/admin/djstripe/webhookeventtrigger/{failed.pk}/change/").content.decode()
+    assert f"Delivery {healed.pk}, " in detail
+    assert failed.exception in detail  # its error stays: it is what happened to that delivery
+
+    response = client.post(
+        "/admin/djstripe/webhookeventtrigger/", {"action": "reprocess", "_selected_action": [failed.pk]}, follow=True
+    )
+    assert "Processed 0, failed 0, skipped 1" in response.content.decode()  # not processed twice
+    assert Subscription.objects.count() == 1
+
+
+def test_a_delivery_that_is_still_failing_is_listed_as_failing(alice, client, staff, fake, endpoint, checkout_done):
+    event = checkout_done.event("customer.subscription.created")
+    fake.down()
+    deliver(alice, endpoint, event)
+    failed = WebhookEventTrigger.objects.get()
+    client.force_login(staff)
+
+    assert f"/{failed.pk}/change/" in changelist(client, "?outcome=failing")
+    assert "0 webhook event triggers" in changelist(client, "?outcome=healed")
+    assert '<td class="field-outcome">Failed</td>' in changelist(client)
+    detail = client.get(f"/admin/djstripe/webhookeventtrigger/{failed.pk}/change/").content.decode()
+    assert "Not processed yet" in detail
+
+
 def test_reprocessing_while_stripe_is_still_down_keeps_the_error(alice, client, staff, fake, endpoint, checkout_done):
     fake.down()
     deliver(alice, endpoint, checkout_done.event("customer.subscription.created"))

@@ -47,6 +47,8 @@ KINDS = (
 )
 LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due", "trialing", "unpaid", "incomplete", "paused")
 ENDED_SUBSCRIPTION_STATUSES = ("canceled", "incomplete_expired")
+# Checkout's one template variable in success_url/return_url, replaced by the session's id on redirect.
+CHECKOUT_SESSION_ID = "{CHECKOUT_SESSION_ID}"
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,9 @@ class Lifecycle:
     payment_intent: dict | None = None
     charge: dict | None = None
     events: list = field(default_factory=list)
+    # Where Checkout then sends the customer's browser: the session's success_url (or return_url)
+    # with Stripe's template variable {CHECKOUT_SESSION_ID} filled in, as Stripe does on redirect.
+    redirect_url: str | None = None
 
     def event(self, type: str) -> dict:
         """The one event of ``type`` among ``events``."""
@@ -2017,6 +2022,9 @@ class FakeStripeState:
                 },
             )
             result.events.append(self._emit("checkout.session.completed", session))
+            # The session keeps the URL as given; only the redirect carries the session's id.
+            landing = session["success_url"] or session.get("return_url")
+            result.redirect_url = landing.replace(CHECKOUT_SESSION_ID, session_id) if landing else None
             return self._copies(result)
 
     def _checkout_payment(self, session, customer_obj, pm, result: Lifecycle, *, paid: bool) -> None:
