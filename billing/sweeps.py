@@ -25,6 +25,7 @@ from billing.exceptions import BillingError, BillingUnavailable, StripeRejected
 from billing.lifecycle import apply_stripe_subscription
 from billing.models import (
     ACCESS_STATUSES,
+    ENDED_STATUSES,
     DuplicateRefund,
     IntegrityFinding,
     ReconciliationRun,
@@ -284,8 +285,6 @@ def _json(value):
 
 # --- Integrity report --------------------------------------------------------------------------------
 
-# Stripe charges nothing more on these.
-STRIPE_ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
 INTEGRITY_PAGE_SIZE = 100
 Kind = IntegrityFinding.Kind
 
@@ -343,7 +342,7 @@ def _stripe_subscriptions() -> dict[str, dict] | None:
 def _inactive_billed(remote: dict[str, dict] | None) -> list[IntegrityFinding]:
     inactive = get_user_model().objects.filter(is_active=False)
     if remote is None:  # Stripe silent: what our records say it still charges
-        rows = Subscription.objects.filter(user__in=inactive).exclude(status__in=STRIPE_ENDED)
+        rows = Subscription.objects.filter(user__in=inactive).exclude(status__in=ENDED_STATUSES)
         return [
             IntegrityFinding(
                 kind=Kind.INACTIVE_BILLED,
@@ -355,7 +354,7 @@ def _inactive_billed(remote: dict[str, dict] | None) -> list[IntegrityFinding]:
             )
             for row in rows
         ]
-    owners = {data["owner"] for data in remote.values() if data["owner"] and data["status"] not in STRIPE_ENDED}
+    owners = {data["owner"] for data in remote.values() if data["owner"] and data["status"] not in ENDED_STATUSES}
     deactivated = set(inactive.filter(pk__in=owners).values_list("pk", flat=True))
     return [
         IntegrityFinding(
@@ -367,12 +366,12 @@ def _inactive_billed(remote: dict[str, dict] | None) -> list[IntegrityFinding]:
             detail="Stripe still charges a deactivated account: cancel it in Stripe.",
         )
         for stripe_id, data in remote.items()
-        if data["owner"] in deactivated and data["status"] not in STRIPE_ENDED
+        if data["owner"] in deactivated and data["status"] not in ENDED_STATUSES
     ]
 
 
 def _without_record(remote: dict[str, dict]) -> list[IntegrityFinding]:
-    live = {stripe_id: data for stripe_id, data in remote.items() if data["status"] not in STRIPE_ENDED}
+    live = {stripe_id: data for stripe_id, data in remote.items() if data["status"] not in ENDED_STATUSES}
     known = set(
         Subscription.objects.filter(stripe_subscription_id__in=live).values_list("stripe_subscription_id", flat=True)
     )
@@ -426,7 +425,7 @@ def _unowned(remote: dict[str, dict]) -> list[IntegrityFinding]:
             detail="Stripe charges a customer who is nobody here.",
         )
         for stripe_id, data in remote.items()
-        if data["owner"] is None and data["status"] not in STRIPE_ENDED
+        if data["owner"] is None and data["status"] not in ENDED_STATUSES
     ]
 
 
@@ -434,7 +433,7 @@ def _access_without_billing(remote: dict[str, dict]) -> list[IntegrityFinding]:
     findings = []
     for row in Subscription.objects.with_access().order_by("pk"):
         data = remote.get(row.stripe_subscription_id)
-        if data is not None and data["status"] not in STRIPE_ENDED:
+        if data is not None and data["status"] not in ENDED_STATUSES:
             continue
         findings.append(
             IntegrityFinding(
