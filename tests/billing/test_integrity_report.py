@@ -1,5 +1,5 @@
 """The daily reconciliation's integrity report: people billed without access here, and access here
-nobody pays for, stored per run, logged in one line and listed for staff (billing.sweeps.report_integrity)."""
+nobody pays for, stored per run, logged in one line and listed for staff (billing.integrity.report_integrity)."""
 
 import logging
 from datetime import timedelta
@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing import sweeps
+from billing import integrity, sweeps
 from billing.models import IntegrityFinding, Plan, ReconciliationRun, Subscription
 from billing.tasks import reconcile_subscriptions as reconcile_task
 from tests.billing.fake_billing import paid_twice, start_checkout, subscribe_through_fake
@@ -106,7 +106,7 @@ def test_access_stripe_says_is_ended_is_reported_when_it_cannot_be_repaired(fake
 
 
 def test_it_reads_every_page_of_stripes_subscriptions(drift, fake, monkeypatch):
-    monkeypatch.setattr(sweeps, "INTEGRITY_PAGE_SIZE", 2)
+    monkeypatch.setattr(integrity, "INTEGRITY_PAGE_SIZE", 2)
 
     run = sweeps.reconcile_subscriptions()
 
