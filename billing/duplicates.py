@@ -19,6 +19,7 @@ def resolve(subscription_id: int) -> str:
         return "not_a_duplicate"
     if row.duplicate_resolved_at is not None:
         return "already_resolved"
+    read_at = timezone.now()  # before Stripe is read: what it answers below is news from after this
     remote = gateway.retrieve_subscription(row.stripe_subscription_id)
     if remote["status"] not in ("canceled", "incomplete_expired"):
         remote = gateway.cancel_subscription_now(
@@ -36,7 +37,7 @@ def resolve(subscription_id: int) -> str:
         won = Subscription.objects.filter(pk=row.pk, duplicate_resolved_at__isnull=True).update(
             duplicate_resolved_at=timezone.now()
         )
-        record_stripe_answer(remote)
+        record_stripe_answer(remote, read_at=read_at)
         if won:
             emails.duplicate_refunded(
                 row,

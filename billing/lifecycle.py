@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 from djstripe.models import Customer
 
 from billing import emails
@@ -80,15 +79,16 @@ def apply_stripe_subscription(data: dict, *, seen_at: datetime, resolve_duplicat
     return row
 
 
-def record_stripe_answer(remote, *, resolve_duplicate=None) -> Subscription | None:
-    """Stripe's answer to our own change is the freshest news there is: record it (and its mail) now.
+def record_stripe_answer(remote, *, read_at: datetime, resolve_duplicate=None) -> Subscription | None:
+    """Stripe's answer to our own change, recorded now (and its mail), as read at ``read_at``.
 
-    The webhook that follows finds nothing new; one that was already under way carries an older
-    read of Stripe and loses the compare-and-set.
+    ``read_at`` is taken before the request that brought the answer: Stripe read the subscription
+    after it. The webhook that follows finds nothing new; one that was already under way began
+    reading Stripe earlier and loses the compare-and-set, however late its answer arrives.
     """
     data = remote.to_dict() if hasattr(remote, "to_dict") else dict(remote)
     with transaction.atomic():
-        return apply_stripe_subscription(data, seen_at=timezone.now(), resolve_duplicate=resolve_duplicate)
+        return apply_stripe_subscription(data, seen_at=read_at, resolve_duplicate=resolve_duplicate)
 
 
 def invoice_paid(invoice: dict) -> None:

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from djstripe.models import Customer
 
 from billing import lifecycle
 from billing import stripe_gateway as gateway
 from billing.access import access_subscription, forget_access
 from billing.exceptions import AlreadySubscribed, BillingError, BillingNotConfigured, BillingRuleError, NotFound
+from billing.locks import LockBusy, customer_lock
 from billing.models import Plan, Subscription
 from billing.tasks import resolve_duplicate_subscription
 from config.links import absolute_reverse
@@ -179,6 +181,7 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None) -> P
         raise BillingRuleError("You are already on this plan.")
     remote = gateway.retrieve_subscription(subscription.stripe_subscription_id)
     proration_date = proration_date or int(time.time())
+    read_at = timezone.now()
     changed = gateway.change_price(
         subscription_id=subscription.stripe_subscription_id,
         item_id=_item_id(remote),
@@ -188,7 +191,7 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None) -> P
     )
     if changed.get("pending_update"):
         return PlanChange(subscription, payment_url=_pending_invoice_url(changed))
-    return PlanChange(_record_for(user, changed) or subscription)
+    return PlanChange(_record_for(user, changed, read_at=read_at) or subscription)
 
 
 def _pending_invoice_url(remote) -> str:
@@ -200,26 +203,42 @@ def cancel_at_period_end(*, user) -> Subscription:
     subscription = _current(user)
     if subscription.cancel_at_period_end:
         raise BillingRuleError("Your subscription is already set to end at the end of the period.")
+    read_at = timezone.now()
     remote = gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=True)
-    return _record_for(user, remote) or subscription
+    return _record_for(user, remote, read_at=read_at) or subscription
 
 
 def resume(*, user) -> Subscription:
     subscription = _current(user)
     if not subscription.cancel_at_period_end:
         raise BillingRuleError("Your subscription is not set to end.")
+    read_at = timezone.now()
     remote = gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=False)
-    return _record_for(user, remote) or subscription
+    return _record_for(user, remote, read_at=read_at) or subscription
 
 
-def record_stripe_answer(remote) -> Subscription | None:
-    """Stripe's answer to our own change, recorded now (billing.lifecycle.record_stripe_answer)."""
-    return lifecycle.record_stripe_answer(remote, resolve_duplicate=resolve_duplicate_subscription)
+def record_stripe_answer(remote, *, read_at) -> Subscription | None:
+    """Stripe's answer to our own change, recorded now (billing.lifecycle.record_stripe_answer).
+
+    Under the customer's lock, the one the webhook view holds while dj-stripe re-fetches: a delivery
+    in flight for this customer is applied first, then this answer, which was read after it began.
+    """
+    customer_id = gateway.stripe_id(remote.get("customer"))
+    try:
+        with customer_lock(customer_id):
+            return lifecycle.record_stripe_answer(
+                remote, read_at=read_at, resolve_duplicate=resolve_duplicate_subscription
+            )
+    except LockBusy:
+        # A delivery for this customer is taking long; the compare-and-set by read time alone
+        # still keeps older news from overwriting this answer.
+        logger.warning("customer_lock_busy", extra={"stripe_customer": customer_id})
+        return lifecycle.record_stripe_answer(remote, read_at=read_at, resolve_duplicate=resolve_duplicate_subscription)
 
 
-def _record_for(user, remote) -> Subscription | None:
+def _record_for(user, remote, *, read_at) -> Subscription | None:
     """Record Stripe's answer; the user's access, read once per request, is read again after it."""
-    recorded = record_stripe_answer(remote)
+    recorded = record_stripe_answer(remote, read_at=read_at)
     forget_access(user)
     return recorded
 
