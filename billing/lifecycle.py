@@ -34,6 +34,7 @@ class _Before:
     status: str
     plan: Plan
     cancel_at_period_end: bool
+    canceled_at: datetime | None
     grants_access: bool
 
 
@@ -176,7 +177,7 @@ def _mark_if_duplicate(row: Subscription) -> bool:
 def _before(row: Subscription | None) -> _Before | None:
     if row is None:
         return None
-    return _Before(row.status, row.plan, row.cancel_at_period_end, row.grants_access)
+    return _Before(row.status, row.plan, row.cancel_at_period_end, row.canceled_at, row.grants_access)
 
 
 def _notify(before: _Before | None, row: Subscription) -> None:
@@ -191,6 +192,8 @@ def _notify(before: _Before | None, row: Subscription) -> None:
             emails.plan_changed(row, old_plan=before.plan)
         if row.cancel_at_period_end and not before.cancel_at_period_end:
             emails.cancellation_scheduled(row)
+        elif before.cancel_at_period_end and not row.cancel_at_period_end:
+            emails.subscription_resumed(row, canceled_at=before.canceled_at)
 
 
 def _row_for_invoice(invoice: dict) -> Subscription | None:
