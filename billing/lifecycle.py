@@ -9,7 +9,8 @@ reconciliation) ends here. Rules:
   at once (two Checkout tabs) are decided one after the other; the second becomes a duplicate
   that never grants access and is canceled and refunded in Stripe by a task after commit (the
   caller passes that task in: this module is below billing.tasks and never imports it);
-- mail is decided from the transition (before -> after) and keyed, so a fact mails once.
+- mail is decided from the transition (before -> after) and keyed, so a fact mails once; an end
+  our clock decided while Stripe was silent is mailed only once Stripe confirms it.
 Callers run this inside their transaction (dj-stripe's webhook transaction, or their own).
 """
 
@@ -36,6 +37,7 @@ class _Before:
     cancel_at_period_end: bool
     canceled_at: datetime | None
     grants_access: bool
+    end_mail_held: bool
 
 
 def apply_stripe_subscription(data: dict, *, seen_at: datetime, resolve_duplicate=None) -> Subscription | None:
@@ -164,6 +166,7 @@ def _assign(row: Subscription, data: dict, plan: Plan, seen_at: datetime) -> Non
     row.canceled_at = stripe_time(data.get("canceled_at"))
     row.ended_at = stripe_time(data.get("ended_at"))
     row.stripe_updated_at = seen_at
+    row.end_mail_held = False  # Stripe has spoken: _notify tells what it said
 
 
 def _mark_if_duplicate(row: Subscription) -> bool:
@@ -177,10 +180,18 @@ def _mark_if_duplicate(row: Subscription) -> bool:
 def _before(row: Subscription | None) -> _Before | None:
     if row is None:
         return None
-    return _Before(row.status, row.plan, row.cancel_at_period_end, row.canceled_at, row.grants_access)
+    return _Before(
+        row.status, row.plan, row.cancel_at_period_end, row.canceled_at, row.grants_access, row.end_mail_held
+    )
 
 
 def _notify(before: _Before | None, row: Subscription) -> None:
+    if before is not None and before.end_mail_held:
+        # Our clock ended the access while Stripe was silent and nobody was told yet: Stripe now
+        # confirms the end (mail it), or gives the access back (nothing ended, nothing to say).
+        if not row.grants_access:
+            emails.subscription_ended(row)
+        return
     had_access = before is not None and before.grants_access
     if row.grants_access and not had_access:
         if before is None or before.status not in (SubscriptionStatus.CANCELED, SubscriptionStatus.UNPAID):
