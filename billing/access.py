@@ -24,6 +24,12 @@ def access_subscription(user) -> Subscription | None:
     return getattr(user, _CACHE_ATTR)
 
 
+def forget_access(user) -> None:
+    """Drop what access_subscription read for this user object: the next call reads the record again."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
 def has_access(user, tier: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False

@@ -208,11 +208,10 @@ class UpgradeView(APIView):
     def post(self, request):
         data = PlanCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        remote = services.change_plan(user=request.user, plan_code=data.validated_data["plan_code"])
-        pay_at = services.payment_link_for_pending_change(remote)
-        if pay_at is not None:
-            return Response({"action_url": pay_at or absolute_reverse("billing_subscription")})
-        return Response(SubscriptionSerializer(access_subscription(request.user)).data)
+        change = services.change_plan(user=request.user, plan_code=data.validated_data["plan_code"])
+        if change.payment_url is not None:
+            return Response({"action_url": change.payment_url or absolute_reverse("billing_subscription")})
+        return Response(SubscriptionSerializer(change.subscription).data)
 
 
 class CancelView(APIView):

@@ -12,6 +12,7 @@ deactivating and canceling later could lose the cancel and keep charging someone
 
 from contextlib import suppress
 
+from django.utils import timezone
 from djstripe.models import Customer
 
 from billing import stripe_gateway as gateway
@@ -45,7 +46,8 @@ class CancelSubscriptionsOnDeactivation:
             to_cancel += [s["id"] for s in gateway.list_customer_subscriptions(customer_id=customer_id)]
         for stripe_subscription_id in dict.fromkeys(to_cancel):
             # No "subscription ended, subscribe again" mail: the deactivation mail says what happened.
-            record_stripe_answer(cancel_now(stripe_subscription_id), notify=False)
+            read_at = timezone.now()  # before Stripe is asked: its answer is news from after this
+            record_stripe_answer(cancel_now(stripe_subscription_id), read_at=read_at, notify=False)
 
 
 def _expire_open_checkouts(customer_id: str) -> None:

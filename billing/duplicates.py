@@ -34,6 +34,7 @@ def resolve(subscription_id: int) -> str:
     earlier = DuplicateRefund.objects.filter(subscription=row).first()
     if earlier is not None and earlier.state == DuplicateRefund.State.NEEDS_STAFF:
         return "needs_staff"
+    read_at = timezone.now()  # before Stripe is read: what it answers below is news from after this
     remote = gateway.retrieve_subscription(row.stripe_subscription_id)
     if remote["status"] not in ("canceled", "incomplete_expired"):
         remote = gateway.cancel_subscription_now(
@@ -49,17 +50,17 @@ def resolve(subscription_id: int) -> str:
                 metadata={"reason": "duplicate_subscription", "subscription": row.stripe_subscription_id},
             )
         except (StripeRejected, PaymentDeclined) as refusal:
-            _refund_failed(row, remote, invoice_id, refusal, retryable=False)
+            _refund_failed(row, remote, invoice_id, refusal, retryable=False, read_at=read_at)
             return "needs_staff"
         except BillingUnavailable as outage:
-            if _refund_failed(row, remote, invoice_id, outage, retryable=True):
+            if _refund_failed(row, remote, invoice_id, outage, retryable=True, read_at=read_at):
                 return "needs_staff"
             raise  # the task retries later
     with transaction.atomic():
         won = Subscription.objects.filter(pk=row.pk, duplicate_resolved_at__isnull=True).update(
             duplicate_resolved_at=timezone.now()
         )
-        record_stripe_answer(remote)
+        record_stripe_answer(remote, read_at=read_at)
         if refund is not None:
             _record_refund(row, invoice_id, refund)
         if won:
@@ -111,11 +112,13 @@ def _record_refund(row: Subscription, invoice_id: str, refund) -> None:
     )
 
 
-def _refund_failed(row: Subscription, remote, invoice_id: str, error: BillingError, *, retryable: bool) -> bool:
+def _refund_failed(
+    row: Subscription, remote, invoice_id: str, error: BillingError, *, retryable: bool, read_at
+) -> bool:
     """Count a failed refund; True if it is now left for staff (refused, or out of attempts)."""
     reason = f"{error} ({error.stripe_code})" if error.stripe_code else str(error)
     with transaction.atomic():
-        record_stripe_answer(remote)  # the cancel went through: access and status say so meanwhile
+        record_stripe_answer(remote, read_at=read_at)  # the cancel went through: access and status say so meanwhile
         refund, _created = DuplicateRefund.objects.select_for_update().get_or_create(
             subscription=row, defaults={"stripe_invoice_id": invoice_id}
         )

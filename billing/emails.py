@@ -57,6 +57,12 @@ def cancellation_scheduled(subscription) -> bool:
     return _send("cancellation_scheduled", subscription, dedupe_key=key)
 
 
+def subscription_resumed(subscription, *, canceled_at) -> bool:
+    """The scheduled end was taken back; keyed by the cancellation it undoes (one mail per cancel/resume)."""
+    key = f"resumed:{subscription.stripe_subscription_id}:{int(canceled_at.timestamp()) if canceled_at else 0}"
+    return _send("subscription_resumed", subscription, dedupe_key=key)
+
+
 def subscription_ended(subscription) -> bool:
     return _send("subscription_ended", subscription, dedupe_key=f"ended:{subscription.stripe_subscription_id}")
 

@@ -9,7 +9,8 @@ reconciliation) ends here. Rules:
   at once (two Checkout tabs) are decided one after the other; the second becomes a duplicate
   that never grants access and is canceled and refunded in Stripe by a task after commit (the
   caller passes that task in: this module is below billing.tasks and never imports it);
-- mail is decided from the transition (before -> after) and keyed, so a fact mails once.
+- mail is decided from the transition (before -> after) and keyed, so a fact mails once; an end
+  our clock decided while Stripe was silent is mailed only once Stripe confirms it.
 Callers run this inside their transaction (dj-stripe's webhook transaction, or their own).
 """
 
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 from djstripe.models import Customer
 
 from billing import emails
@@ -35,7 +35,9 @@ class _Before:
     status: str
     plan: Plan
     cancel_at_period_end: bool
+    canceled_at: datetime | None
     grants_access: bool
+    end_mail_held: bool
 
 
 def apply_stripe_subscription(
@@ -85,17 +87,18 @@ def apply_stripe_subscription(
     return row
 
 
-def record_stripe_answer(remote, *, resolve_duplicate=None, notify: bool = True) -> Subscription | None:
-    """Stripe's answer to our own change is the freshest news there is: record it (and its mail) now.
+def record_stripe_answer(
+    remote, *, read_at: datetime, resolve_duplicate=None, notify: bool = True
+) -> Subscription | None:
+    """Stripe's answer to our own change, recorded now (and its mail), as read at ``read_at``.
 
-    The webhook that follows finds nothing new; one that was already under way carries an older
-    read of Stripe and loses the compare-and-set.
+    ``read_at`` is taken before the request that brought the answer: Stripe read the subscription
+    after it. The webhook that follows finds nothing new; one that was already under way began
+    reading Stripe earlier and loses the compare-and-set, however late its answer arrives.
     """
     data = remote.to_dict() if hasattr(remote, "to_dict") else dict(remote)
     with transaction.atomic():
-        return apply_stripe_subscription(
-            data, seen_at=timezone.now(), resolve_duplicate=resolve_duplicate, notify=notify
-        )
+        return apply_stripe_subscription(data, seen_at=read_at, resolve_duplicate=resolve_duplicate, notify=notify)
 
 
 def invoice_paid(invoice: dict) -> None:
@@ -170,6 +173,7 @@ def _assign(row: Subscription, data: dict, plan: Plan, seen_at: datetime) -> Non
     row.canceled_at = stripe_time(data.get("canceled_at"))
     row.ended_at = stripe_time(data.get("ended_at"))
     row.stripe_updated_at = seen_at
+    row.end_mail_held = False  # Stripe has spoken: _notify tells what it said
 
 
 def _mark_if_duplicate(row: Subscription) -> bool:
@@ -183,10 +187,18 @@ def _mark_if_duplicate(row: Subscription) -> bool:
 def _before(row: Subscription | None) -> _Before | None:
     if row is None:
         return None
-    return _Before(row.status, row.plan, row.cancel_at_period_end, row.grants_access)
+    return _Before(
+        row.status, row.plan, row.cancel_at_period_end, row.canceled_at, row.grants_access, row.end_mail_held
+    )
 
 
 def _notify(before: _Before | None, row: Subscription) -> None:
+    if before is not None and before.end_mail_held:
+        # Our clock ended the access while Stripe was silent and nobody was told yet: Stripe now
+        # confirms the end (mail it), or gives the access back (nothing ended, nothing to say).
+        if not row.grants_access:
+            emails.subscription_ended(row)
+        return
     had_access = before is not None and before.grants_access
     if row.grants_access and not had_access:
         if before is None or before.status not in (SubscriptionStatus.CANCELED, SubscriptionStatus.UNPAID):
@@ -198,6 +210,8 @@ def _notify(before: _Before | None, row: Subscription) -> None:
             emails.plan_changed(row, old_plan=before.plan)
         if row.cancel_at_period_end and not before.cancel_at_period_end:
             emails.cancellation_scheduled(row)
+        elif before.cancel_at_period_end and not row.cancel_at_period_end:
+            emails.subscription_resumed(row, canceled_at=before.canceled_at)
 
 
 def _row_for_invoice(invoice: dict) -> Subscription | None:

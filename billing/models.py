@@ -191,6 +191,9 @@ class Subscription(models.Model):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
     )
     duplicate_resolved_at = models.DateTimeField(null=True, blank=True)
+    # Access ended by our clock (the expiry sweep) while Stripe did not answer: the "ended" mail
+    # waits for Stripe's word, so nobody is told of an end that Stripe's renewal undoes.
+    end_mail_held = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

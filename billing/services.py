@@ -2,15 +2,18 @@
 
 import logging
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from djstripe.models import Customer
 
 from billing import lifecycle
 from billing import stripe_gateway as gateway
-from billing.access import access_subscription
+from billing.access import access_subscription, forget_access
 from billing.exceptions import AlreadySubscribed, BillingError, BillingNotConfigured, BillingRuleError, NotFound
+from billing.locks import LockBusy, customer_lock
 from billing.models import Plan, Subscription
 from billing.tasks import resolve_duplicate_subscription
 from config.links import absolute_reverse
@@ -154,12 +157,23 @@ def preview_change(*, user, plan_code: str) -> dict:
     }
 
 
-def change_plan(*, user, plan_code: str, proration_date: int | None = None):
-    """Move the subscription to another plan in place, prorated. Returns Stripe's subscription.
+@dataclass(frozen=True)
+class PlanChange:
+    """What a plan change left: our access record as Stripe answered, and where to pay if Stripe waits."""
+
+    subscription: Subscription
+    # The hosted invoice to pay when Stripe holds the change as `pending_update` ("" when Stripe gave
+    # none); None when the change went through.
+    payment_url: str | None = None
+
+
+def change_plan(*, user, plan_code: str, proration_date: int | None = None) -> PlanChange:
+    """Move the subscription to another plan in place, prorated.
 
     Our access record changes with Stripe's answer (and again, idempotently, with the webhook).
     When the prorated payment fails, Stripe keeps the change as `pending_update` until the
-    invoice (`latest_invoice`, expanded) is paid: see payment_link_for_pending_change().
+    invoice (`latest_invoice`, expanded) is paid: the record keeps the old plan and the answer
+    carries that invoice's URL.
     """
     subscription = _current(user)
     plan = purchasable_plan(plan_code)
@@ -167,6 +181,7 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None):
         raise BillingRuleError("You are already on this plan.")
     remote = gateway.retrieve_subscription(subscription.stripe_subscription_id)
     proration_date = proration_date or int(time.time())
+    read_at = timezone.now()
     changed = gateway.change_price(
         subscription_id=subscription.stripe_subscription_id,
         item_id=_item_id(remote),
@@ -174,15 +189,12 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None):
         proration_date=proration_date,
         idempotency_key=f"change:{subscription.stripe_subscription_id}:{plan.code}:{proration_date}",
     )
-    if not changed.get("pending_update"):
-        record_stripe_answer(changed)
-    return changed
+    if changed.get("pending_update"):
+        return PlanChange(subscription, payment_url=_pending_invoice_url(changed))
+    return PlanChange(_record_for(user, changed, read_at=read_at) or subscription)
 
 
-def payment_link_for_pending_change(remote) -> str | None:
-    """The hosted invoice to pay when a plan change waits for payment; None when it went through."""
-    if not remote.get("pending_update"):
-        return None
+def _pending_invoice_url(remote) -> str:
     invoice = remote.get("latest_invoice")
     return (invoice.get("hosted_invoice_url") if hasattr(invoice, "get") else None) or ""
 
@@ -191,21 +203,44 @@ def cancel_at_period_end(*, user) -> Subscription:
     subscription = _current(user)
     if subscription.cancel_at_period_end:
         raise BillingRuleError("Your subscription is already set to end at the end of the period.")
+    read_at = timezone.now()
     remote = gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=True)
-    return record_stripe_answer(remote) or subscription
+    return _record_for(user, remote, read_at=read_at) or subscription
 
 
 def resume(*, user) -> Subscription:
     subscription = _current(user)
     if not subscription.cancel_at_period_end:
         raise BillingRuleError("Your subscription is not set to end.")
+    read_at = timezone.now()
     remote = gateway.set_cancel_at_period_end(subscription_id=subscription.stripe_subscription_id, cancel=False)
-    return record_stripe_answer(remote) or subscription
+    return _record_for(user, remote, read_at=read_at) or subscription
 
 
-def record_stripe_answer(remote) -> Subscription | None:
-    """Stripe's answer to our own change, recorded now (billing.lifecycle.record_stripe_answer)."""
-    return lifecycle.record_stripe_answer(remote, resolve_duplicate=resolve_duplicate_subscription)
+def record_stripe_answer(remote, *, read_at) -> Subscription | None:
+    """Stripe's answer to our own change, recorded now (billing.lifecycle.record_stripe_answer).
+
+    Under the customer's lock, the one the webhook view holds while dj-stripe re-fetches: a delivery
+    in flight for this customer is applied first, then this answer, which was read after it began.
+    """
+    customer_id = gateway.stripe_id(remote.get("customer"))
+    try:
+        with customer_lock(customer_id):
+            return lifecycle.record_stripe_answer(
+                remote, read_at=read_at, resolve_duplicate=resolve_duplicate_subscription
+            )
+    except LockBusy:
+        # A delivery for this customer is taking long; the compare-and-set by read time alone
+        # still keeps older news from overwriting this answer.
+        logger.warning("customer_lock_busy", extra={"stripe_customer": customer_id})
+        return lifecycle.record_stripe_answer(remote, read_at=read_at, resolve_duplicate=resolve_duplicate_subscription)
+
+
+def _record_for(user, remote, *, read_at) -> Subscription | None:
+    """Record Stripe's answer; the user's access, read once per request, is read again after it."""
+    recorded = record_stripe_answer(remote, read_at=read_at)
+    forget_access(user)
+    return recorded
 
 
 def billing_portal_url(*, user, return_url: str) -> str:

@@ -60,6 +60,10 @@ class SweepReport:
     batches: int = 0
     stripe_answering: bool = True
     ended_ids: list[int] = field(default_factory=list)
+    # Ended by our clock while Stripe was silent: their "ended" mail waits for Stripe's word.
+    mails_held: int = 0
+    # Earlier such ends on which Stripe has now spoken (confirmed, mailed; or renewed, given back).
+    held_settled: int = 0
 
     def as_log(self) -> dict:
         return {
@@ -68,6 +72,8 @@ class SweepReport:
             "ended": self.ended,
             "batches": self.batches,
             "stripe_answering": self.stripe_answering,
+            "mails_held": self.mails_held,
+            "held_settled": self.held_settled,
         }
 
 
@@ -75,7 +81,8 @@ class _Stripe:
     """Reads subscriptions from Stripe until the first outage, then stops asking for this run."""
 
     def __init__(self):
-        self.answering = gateway.is_configured()
+        self.configured = self.answering = gateway.is_configured()
+        self.refused: set[str] = set()
 
     def subscription(self, stripe_subscription_id: str) -> dict | None:
         if not self.answering:
@@ -85,8 +92,12 @@ class _Stripe:
         except BillingUnavailable:
             self.answering = False
         except StripeRejected:  # e.g. deleted in Stripe: our clock decides
-            pass
+            self.refused.add(stripe_subscription_id)
         return None
+
+    def heard_about(self, stripe_subscription_id: str) -> bool:
+        """Whether Stripe can speak to this record: it answered or refused, or there is no Stripe."""
+        return not self.configured or stripe_subscription_id in self.refused
 
 
 # --- Expiry sweep --------------------------------------------------------------------------------
@@ -107,6 +118,12 @@ def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE,
     Works through the candidates in batches of ``batch_size`` (by id, so a run always ends);
     each batch is one SELECT, Stripe re-syncs for its rows while Stripe answers, then one
     compare-and-set UPDATE and one outbox INSERT for the mail.
+
+    A record Stripe did not answer about (an outage) is ended by our clock all the same, but its
+    "ended" mail is held (``end_mail_held``) until Stripe confirms the end: Stripe may have
+    renewed it and lost the webhook, and the customer is not told of an end that did not happen.
+    Each run, while Stripe answers, asks again about the held ones (settle_held_ends); the daily
+    reconciliation does too.
     """
     now = now or timezone.now()
     report, stripe, after_id = SweepReport(), _Stripe(), 0
@@ -114,11 +131,17 @@ def sweep_expired_subscriptions(*, now=None, batch_size: int = SWEEP_BATCH_SIZE,
         after_id = batch[-1][0]
         report.batches += 1
         report.checked += len(batch)
+        answered = set()
         if stripe.answering:
-            report.resynced += sum(_resync(stripe_id, stripe, now, resolve_duplicate) for _pk, stripe_id in batch)
-        ended = end_expired(batch, now=now)
+            answered = {stripe_id for _pk, stripe_id in batch if _resync(stripe_id, stripe, now, resolve_duplicate)}
+            report.resynced += len(answered)
+        silent = {pk for pk, stripe_id in batch if stripe_id not in answered and not stripe.heard_about(stripe_id)}
+        ended = end_expired(batch, now=now, hold_mail_for=silent)
         report.ended += len(ended)
         report.ended_ids += [pk for pk, _stripe_id in ended]
+        report.mails_held += sum(pk in silent for pk, _stripe_id in ended)
+    if stripe.answering:
+        report.held_settled = settle_held_ends(stripe, now=now, limit=batch_size, resolve_duplicate=resolve_duplicate)
     report.stripe_answering = stripe.answering
     return report
 
@@ -138,8 +161,11 @@ def _resync(stripe_subscription_id: str, stripe: _Stripe, now, resolve_duplicate
     return True
 
 
-def end_expired(batch: list[tuple[int, str]], *, now) -> list[tuple[int, str]]:
+def end_expired(batch: list[tuple[int, str]], *, now, hold_mail_for=()) -> list[tuple[int, str]]:
     """End the batch's records (id, Stripe id) still expired with access; the ones this call ended.
+
+    The records in ``hold_mail_for`` (ids Stripe was silent about) are marked ``end_mail_held``
+    in the same UPDATE and get no mail now (see sweep_expired_subscriptions).
 
     One compare-and-set for the whole batch, with the same keyed "ended" mail as a webhook's end,
     so a batch costs the same few queries whatever its size: one UPDATE ... WHERE id IN
@@ -152,29 +178,57 @@ def end_expired(batch: list[tuple[int, str]], *, now) -> list[tuple[int, str]]:
         return []
     cutoff = now - settings.BILLING_GRACE_PERIOD
     table = connection.ops.quote_name(Subscription._meta.db_table)
-    ids = [pk for pk, _stripe_id in batch]
+    ids, held = [pk for pk, _stripe_id in batch], list(hold_mail_for)
     if connection.vendor == "postgresql":
         # Arrays as single parameters: psycopg would otherwise spend a third of the sweep
         # turning a thousand placeholders into SQL text (profiled in bench/notes.md).
         where, args = "id = ANY(%s::bigint[]) AND status = ANY(%s::text[])", [ids, list(ACCESS_STATUSES)]
+        hold, hold_args = "id = ANY(%s::bigint[])", [held]
     else:
         where = f"id IN ({', '.join(['%s'] * len(ids))}) AND status IN ({', '.join(['%s'] * len(ACCESS_STATUSES))})"
         args = [*ids, *ACCESS_STATUSES]
+        hold, hold_args = (f"id IN ({', '.join(['%s'] * len(held))})", held) if held else ("1 = 0", [])
     sql = (
-        f"UPDATE {table} SET status = %s, ended_at = %s, updated_at = %s "  # noqa: S608 - names are ours
-        f"WHERE {where} AND current_period_end < %s RETURNING id, stripe_subscription_id"
+        f"UPDATE {table} SET status = %s, ended_at = %s, updated_at = %s, end_mail_held = {hold} "  # noqa: S608
+        f"WHERE {where} AND current_period_end < %s RETURNING id, stripe_subscription_id, end_mail_held"
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(sql, [SubscriptionStatus.CANCELED, now, now, *args, cutoff])
-            ended = sorted((pk, stripe_id) for pk, stripe_id in cursor.fetchall())
-        emails.subscriptions_ended(ended)
+            cursor.execute(sql, [SubscriptionStatus.CANCELED, now, now, *hold_args, *args, cutoff])
+            rows = sorted(cursor.fetchall())
+        ended = [(pk, stripe_id) for pk, stripe_id, _held in rows]
+        emails.subscriptions_ended([(pk, stripe_id) for pk, stripe_id, held_mail in rows if not held_mail])
     if ended:
         logger.info(
             "subscriptions_access_ended",
             extra={"count": len(ended), "first": ended[0][0], "last": ended[-1][0], "reason": "expired"},
         )
     return ended
+
+
+def settle_held_ends(stripe: "_Stripe", *, now, limit: int = SWEEP_BATCH_SIZE, resolve_duplicate=None) -> int:
+    """Ask Stripe about ends our clock decided while it was silent; how many it settled.
+
+    Stripe's word goes through the lifecycle, which mails "ended" if Stripe ended it too, and
+    gives the access back without a word if Stripe renewed it. A subscription Stripe refuses to
+    know (deleted there) leaves our clock's end standing: it is mailed now.
+    """
+    settled = 0
+    held = Subscription.objects.filter(end_mail_held=True).order_by("pk").values_list("pk", "stripe_subscription_id")
+    for pk, stripe_id in held[:limit]:
+        data = stripe.subscription(stripe_id)
+        if data is not None:
+            with transaction.atomic():
+                apply_stripe_subscription(data, seen_at=now, resolve_duplicate=resolve_duplicate)
+            settled += not Subscription.objects.filter(pk=pk, end_mail_held=True).exists()
+        elif stripe_id in stripe.refused:
+            with transaction.atomic():
+                if Subscription.objects.filter(pk=pk, end_mail_held=True).update(end_mail_held=False):
+                    emails.subscriptions_ended([(pk, stripe_id)])
+                    settled += 1
+        if not stripe.answering:
+            break
+    return settled
 
 
 # --- Duplicate subscriptions -----------------------------------------------------------------------
@@ -237,14 +291,15 @@ def reconcile_subscriptions(*, now=None, resolve_duplicate=None) -> Reconciliati
 
 
 def reconciliation_candidates(*, now=None):
-    """Records with access, and records ended by our clock (not by Stripe's word) lately."""
+    """Records with access, and records ended by our clock (not by Stripe's word) lately or whose mail waits."""
     now = now or timezone.now()
     ended_by_our_clock = Q(
         status=SubscriptionStatus.CANCELED,
         ended_at__gte=now - RECHECK_ENDED_FOR,
         duplicate_of__isnull=True,
     ) & (Q(stripe_updated_at__isnull=True) | Q(stripe_updated_at__lt=F("ended_at")))
-    return (Subscription.objects.in_access_status() | Subscription.objects.filter(ended_by_our_clock)).order_by("pk")
+    lately_ended = Subscription.objects.filter(ended_by_our_clock | Q(end_mail_held=True))
+    return (Subscription.objects.in_access_status() | lately_ended).order_by("pk")
 
 
 def _reconcile_one(run: ReconciliationRun, stripe: _Stripe, pk: int, stripe_id: str, now, resolve_duplicate) -> None:

@@ -202,15 +202,14 @@ def change_plan(request):
     plan_code = request.POST.get("plan") or request.GET.get("plan", "")
     try:
         if request.method == "POST":
-            remote = services.change_plan(
+            change = services.change_plan(
                 user=request.user, plan_code=plan_code, proration_date=_int(request.POST.get("proration_date"))
             )
-            pay_at = services.payment_link_for_pending_change(remote)
-            if pay_at is not None:
+            if change.payment_url is not None:
                 messages.warning(
                     request, "The payment for the new plan did not go through. Pay the invoice to finish the change."
                 )
-                return redirect(pay_at or "billing_subscription")
+                return redirect(change.payment_url or "billing_subscription")
             messages.success(request, "Your plan has been changed. A confirmation is on its way by email.")
             return redirect("billing_subscription")
         preview = services.preview_change(user=request.user, plan_code=plan_code)

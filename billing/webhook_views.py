@@ -4,8 +4,9 @@
    and leaves no row behind (dj-stripe alone would store the untrusted body first).
 2. An event already processed is answered 200 at once: duplicates have one effect and cost
    one indexed read.
-3. Deliveries about one Stripe customer are processed one at a time (a PostgreSQL advisory
-   lock), so dj-stripe's re-fetch and our compare-and-set see Stripe's states in order. When the
+3. Deliveries about one Stripe customer are processed one at a time (billing.locks, the lock the
+   portal's own changes take too), so dj-stripe's re-fetch and our compare-and-set see Stripe's
+   states in order; what the re-fetch brings counts as read when the lock was taken (before it). When the
    lock is not free in time, or Stripe cannot be reached for the re-fetch, the answer is 503
    and Stripe delivers again later; dj-stripe has rolled the half-processed event back.
 
@@ -14,15 +15,13 @@ before dj-stripe writes anything: it could not re-fetch the event's objects, and
 retrying for days, long enough for the key to be configured.
 """
 
-import contextlib
-import hashlib
 import json
 import logging
 import time
 import traceback
 
 import stripe
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from djstripe.exceptions import InvalidStripeAPIKey
@@ -30,14 +29,10 @@ from djstripe.models import Event, WebhookEndpoint
 from djstripe.views import ProcessWebhookView
 
 from billing import stripe_gateway as gateway
+from billing.locks import LockBusy, customer_lock
+from billing.webhooks import reading_stripe
 
 logger = logging.getLogger("gatehouse.webhooks")
-
-LOCK_WAIT_SECONDS = 10
-
-
-class LockBusy(Exception):
-    pass
 
 
 class StripeWebhookView(ProcessWebhookView):
@@ -55,7 +50,7 @@ class StripeWebhookView(ProcessWebhookView):
             _log(event, "not_configured", started, status=503)
             return _retry_later("Billing is not configured on this server; deliver again later.")
         try:
-            with _customer_lock(_customer_of(event)):
+            with customer_lock(_customer_of(event)), reading_stripe():
                 response = super().post(request, uuid)
         except LockBusy:
             _log(event, "busy", started, status=503)
@@ -92,7 +87,7 @@ def reprocess(trigger) -> None:
 
     On failure the trigger keeps the new error and the exception propagates to the caller.
     """
-    with _customer_lock(_customer_of(trigger.json_body)):
+    with customer_lock(_customer_of(trigger.json_body)), reading_stripe():
         try:
             with transaction.atomic():
                 gateway.reprocess_webhook_trigger(trigger)
@@ -109,28 +104,6 @@ def _customer_of(event: dict) -> str:
     if obj.get("object") == "customer":
         return str(obj.get("id") or "")
     return str(gateway.stripe_id(obj.get("customer")) or obj.get("id") or "")
-
-
-@contextlib.contextmanager
-def _customer_lock(customer_id: str):
-    if connection.vendor != "postgresql" or not customer_id:
-        yield  # SQLite serialises writers anyway; there is one process in development.
-        return
-    key = int.from_bytes(hashlib.blake2b(customer_id.encode(), digest_size=8).digest(), "big", signed=True)
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            if cursor.fetchone()[0]:
-                break
-            if time.monotonic() > deadline:
-                raise LockBusy
-            time.sleep(0.02)
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def _retry_later(message: str) -> HttpResponse:

@@ -5,8 +5,12 @@ No Stripe calls and no sending here (DESIGN.md, "Known traps"): an exception is 
 retries the whole delivery. dj-stripe stores each event once, so a duplicate delivery never gets here.
 """
 
+import contextlib
 import logging
+from contextvars import ContextVar
+from datetime import datetime
 
+from django.utils import timezone
 from djstripe import models as djstripe_models
 from djstripe.event_handlers import djstripe_receiver
 
@@ -45,14 +49,42 @@ ENABLED_EVENTS = [
 ]
 
 
+# When the delivery being processed started reading Stripe (set by the webhook view, under the
+# customer's lock): whatever dj-stripe re-fetched for it was read by Stripe after this moment.
+_reading_since: ContextVar[datetime | None] = ContextVar("stripe_reading_since", default=None)
+
+
+@contextlib.contextmanager
+def reading_stripe():
+    """Mark the delivery processed inside as reading Stripe from now (before dj-stripe's re-fetch)."""
+    token = _reading_since.set(timezone.now())
+    try:
+        yield
+    finally:
+        _reading_since.reset(token)
+
+
 def apply_mirrored_subscription(subscription_id: str | None) -> None:
-    """Apply dj-stripe's freshly re-fetched copy; its sync time orders it against other news."""
+    """Apply dj-stripe's copy as read from Stripe: ordered by when the read began, not when it was saved.
+
+    dj-stripe's ``djstripe_updated`` is when the mirror was saved; a re-fetch answered late is saved
+    after a change our portal recorded meanwhile, yet carries the older news (DESIGN.md, "Known
+    traps"). So the copy counts as read when this delivery began reading Stripe. A copy saved before
+    this delivery (an invoice event does not re-fetch its subscription) was weighed when it was read,
+    and is not applied again as if it were new.
+    """
     mirror = djstripe_models.Subscription.objects.filter(id=subscription_id).first() if subscription_id else None
     if mirror is None:
         logger.info("subscription_not_mirrored", extra={"stripe_subscription": subscription_id})
         return
+    read_at = _reading_since.get()
+    if read_at is None:  # outside a delivery (dj-stripe's own sync): its save time is all that is known
+        read_at = mirror.djstripe_updated
+    elif mirror.djstripe_updated < read_at:
+        logger.info("subscription_mirror_not_re_read", extra={"stripe_subscription": subscription_id})
+        return
     lifecycle.apply_stripe_subscription(
-        mirror.stripe_data, seen_at=mirror.djstripe_updated, resolve_duplicate=resolve_duplicate_subscription
+        mirror.stripe_data, seen_at=read_at, resolve_duplicate=resolve_duplicate_subscription
     )
 
 

@@ -1,6 +1,7 @@
 """The loopback fake Stripe (tests/fake_stripe) answers the real stripe SDK as Stripe would."""
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -481,6 +482,25 @@ def test_a_lost_answer_is_safe_to_retry_with_the_same_key(fake_stripe):
             stripe.Customer.create(email="a@example.com", idempotency_key="k1")
     retried = stripe.Customer.create(email="a@example.com", idempotency_key="k1")
     assert [c["id"] for c in fake_stripe.all("customer")] == [retried.id]
+
+
+def test_a_held_answer_is_what_stripe_read_on_arrival_and_comes_when_released(fake_stripe, subscribed):
+    sub_id = subscribed.subscription["id"]
+    held = fake_stripe.hold_next(method="GET", path_prefix="/v1/subscriptions/")
+    answers = []
+    reader = threading.Thread(target=lambda: answers.append(stripe.Subscription.retrieve(sub_id)))
+    reader.start()
+    assert held.wait_until_arrived()
+
+    stripe.Subscription.modify(sub_id, metadata={"plan": "business"})  # Stripe changes meanwhile
+    reader.join(timeout=0.2)
+    assert answers == [], "a held answer is not sent before it is released"
+    held.release()
+    reader.join(timeout=5)
+
+    (late,) = answers
+    assert late["metadata"].to_dict() == {"plan": "pro"}  # read before the change, delivered after it
+    assert stripe.Subscription.retrieve(sub_id)["metadata"].to_dict() == {"plan": "business"}
 
 
 def test_requests_are_logged_with_typed_params_and_headers(fake_stripe, plan):

@@ -31,8 +31,8 @@ from django.test import Client as DjangoClient
 from djstripe.models import Event
 
 from accounts.hashers import Argon2idHasher
+from billing.locks import customer_lock
 from billing.models import Subscription
-from billing.webhook_views import _customer_lock
 from mail.models import OutboundEmail
 from tests.billing.fake_billing import (
     make_webhook_endpoint,
@@ -336,7 +336,7 @@ def test_every_instance_waits_for_the_customers_lock_that_another_process_holds(
     event = done.event("customer.subscription.created")
     hold = 1.5
 
-    with _customer_lock(done.subscription["customer"]):
+    with customer_lock(done.subscription["customer"]):
         responses, threads = start_deliveries(proxy, webhook_url(endpoint), event, endpoint.secret)
         time.sleep(hold)
         assert responses == [None, None], "answered while another process held the customer's lock"

@@ -244,3 +244,47 @@ def test_cancel_and_resume_round_trip_over_the_api(member, user, client, fake_st
         "provider_subscription_id",
     }
     assert me["provider"] == "stripe"
+
+
+def test_upgrade_answers_with_the_new_plan_and_me_says_the_same(
+    member, user, client, fake_stripe_settings, django_assert_num_queries
+):
+    from tests.billing.fake_billing import subscribe_through_fake, sync_plans
+
+    sync_plans("pro-monthly", "business-monthly")
+    client.force_login(user)
+    done, _record = subscribe_through_fake(client, user, fake_stripe_settings)
+    business = Plan.objects.get(code="business-monthly")
+
+    response = member.post("/api/billing/subscriptions/upgrade", {"plan_code": "business-monthly"}, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["plan"]["code"] == "business-monthly"
+    assert (body["status"], body["provider_subscription_id"]) == ("active", done.subscription["id"])
+    remote = fake_stripe_settings.get(done.subscription["id"])
+    assert remote["items"]["data"][0]["price"]["id"] == business.stripe_price_id
+    # family (+ user, profile, verified address), the subscription with access and its plan
+    with django_assert_num_queries(2):
+        me = member.get("/api/billing/subscriptions/me").json()
+    assert me == body
+
+
+def test_upgrade_whose_payment_is_declined_answers_where_to_pay_and_keeps_the_old_plan(
+    member, user, client, fake_stripe_settings
+):
+    from tests.billing.fake_billing import subscribe_through_fake, sync_plans
+
+    sync_plans("pro-monthly", "business-monthly")
+    client.force_login(user)
+    done, _record = subscribe_through_fake(client, user, fake_stripe_settings)
+    fake_stripe_settings.decline_next_payment()
+
+    response = member.post("/api/billing/subscriptions/upgrade", {"plan_code": "business-monthly"}, format="json")
+
+    assert response.status_code == 200, response.content
+    remote = fake_stripe_settings.get(done.subscription["id"])
+    invoice = fake_stripe_settings.get(remote["latest_invoice"])
+    assert invoice["status"] == "open"
+    assert response.json() == {"action_url": invoice["hosted_invoice_url"]}
+    assert member.get("/api/billing/subscriptions/me").json()["plan"]["code"] == "pro-monthly"

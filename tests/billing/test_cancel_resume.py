@@ -3,7 +3,8 @@
 import pytest
 import stripe
 
-from tests.billing.fake_billing import messages_of, row
+from mail.models import OutboundEmail
+from tests.billing.fake_billing import deliver, messages_of, row
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +161,55 @@ def test_cancel_and_resume_are_posts_for_signed_in_users(client, user, fake, url
     assert client.post(url)["Location"].startswith("/accounts/login/")
     client.force_login(user)
     assert client.get(url)["Location"] == "/billing/subscription/"  # the page with the buttons
+
+
+# --- the mail that follows (issue 14, item 10) -----------------------------------------------------
+
+
+def lifecycle_mails() -> list[tuple[str, str]]:
+    return list(OutboundEmail.objects.order_by("pk").values_list("subject", "body"))
+
+
+def test_resuming_mails_that_the_plan_continues_once_also_when_stripes_webhooks_follow(
+    alice, fake, subscribed, endpoint
+):
+    remote, record = subscribed
+    news_before = len(fake.events)
+    alice.post(CANCEL_URL)
+    alice.post(RESUME_URL)
+
+    # Stripe's own news of both changes, signed and delivered to the real endpoint, after the fact.
+    assert {r.status_code for r in deliver(alice, endpoint, *fake.events[news_before:])} == {200}
+
+    subjects = [subject for subject, _body in lifecycle_mails()]
+    assert subjects[-1] == "[Gatehouse] Your Pro subscription will continue"
+    assert sum("will end on" in s for s in subjects) == 1
+    assert sum("will continue" in s for s in subjects) == 1
+    record.refresh_from_db()
+    _subject, body = lifecycle_mails()[-1]
+    assert "no longer set to end" in body
+    assert f"renews on {record.current_period_end:%-d %B %Y} for 19.00 USD" in body
+    assert OutboundEmail.objects.latest("pk").to == ["alice@example.com"]
+
+
+def test_a_resume_made_in_stripes_billing_portal_mails_once_from_its_webhook(alice, fake, subscribed, endpoint):
+    remote, _record = subscribed
+    alice.post(CANCEL_URL)
+    fake.call("POST", f"/v1/subscriptions/{remote['id']}", cancel_at_period_end=False)  # the customer, at Stripe
+    resumed = fake.events_of_type("customer.subscription.updated")[-1]
+
+    assert [r.status_code for r in deliver(alice, endpoint, resumed, resumed)] == [200, 200]
+
+    subjects = [subject for subject, _body in lifecycle_mails()]
+    assert subjects[-1] == "[Gatehouse] Your Pro subscription will continue"
+    assert sum("will continue" in s for s in subjects) == 1
+
+
+def test_cancelling_again_after_a_resume_mails_each_change(alice, fake, subscribed):
+    for url in (CANCEL_URL, RESUME_URL, CANCEL_URL, RESUME_URL):
+        assert messages_of(alice.post(url, follow=True)) in ([WILL_END], [WILL_CONTINUE])
+        fake.advance_time(3600)  # the customer changes their mind an hour later
+
+    subjects = [subject for subject, _body in lifecycle_mails()]
+    assert sum("will end on" in s for s in subjects) == 2
+    assert sum("will continue" in s for s in subjects) == 2

@@ -87,7 +87,7 @@ def test_it_keeps_access_stripe_renewed_when_the_webhook_was_lost(subscribed, fa
     assert ended_mails() == []
 
 
-def test_with_stripe_down_it_ends_access_by_our_clock_and_stops_asking(subscribed, fake, committing, settings):
+def test_with_stripe_down_it_ends_access_by_our_clock_and_holds_the_mail(subscribed, fake, committing, settings):
     _, record = subscribed
     other = make_subscriptions(2, period_end=record.current_period_end)
     fake.down()
@@ -97,10 +97,96 @@ def test_with_stripe_down_it_ends_access_by_our_clock_and_stops_asking(subscribe
         report = sweeps.sweep_expired_subscriptions(now=later)
 
     assert set(statuses().values()) == {SubscriptionStatus.CANCELED}
-    assert report.ended == 1 + len(other)
+    assert report.ended == report.mails_held == 1 + len(other)
     assert report.stripe_answering is False
     assert len(fake.calls("GET", "/v1/subscriptions/*")) == 1, "one failed call, then no more for this run"
-    assert len(ended_mails()) == 3
+    assert ended_mails() == [], "Stripe may have renewed them: nobody is told yet"
+    assert set(Subscription.objects.values_list("end_mail_held", flat=True)) == {True}
+
+
+# --- an outage, then Stripe's word (issue 14, item 6) ----------------------------------------------
+
+
+def swept_during_an_outage(fake, record, committing, settings):
+    """The expiry sweep ran while Stripe was down; the moment it ran. Our clock ended the access."""
+    fake.down()
+    later = record.current_period_end + settings.BILLING_GRACE_PERIOD + timedelta(minutes=1)
+    with committing():
+        sweeps.sweep_expired_subscriptions(now=later)
+    fake.up()
+    record.refresh_from_db()
+    assert (record.status, record.end_mail_held, ended_mails()) == (SubscriptionStatus.CANCELED, True, [])
+    return later
+
+
+def next_sweep(later, alice, endpoint, events):
+    return sweeps.sweep_expired_subscriptions(now=later + timedelta(minutes=5))
+
+
+def reconciliation(later, alice, endpoint, events):
+    return sweeps.reconcile_subscriptions(now=later + timedelta(hours=1))
+
+
+def stripes_webhook(later, alice, endpoint, events):
+    assert {response.status_code for response in deliver(alice, endpoint, *events)} == {200}
+
+
+STRIPE_SPEAKS = [
+    pytest.param(next_sweep, id="the-next-sweep"),
+    pytest.param(reconciliation, id="reconciliation"),
+    pytest.param(stripes_webhook, id="stripes-webhook"),
+]
+
+
+@pytest.mark.parametrize("stripe_speaks", STRIPE_SPEAKS)
+def test_when_stripe_had_renewed_the_access_comes_back_and_nobody_was_told_it_ended(
+    alice, subscribed, fake, endpoint, committing, settings, stripe_speaks
+):
+    stripe_subscription, record = subscribed
+    renewal = fake.renew(stripe_subscription["id"])  # its webhook was lost
+    later = swept_during_an_outage(fake, record, committing, settings)
+
+    with committing():
+        stripe_speaks(later, alice, endpoint, renewal.events)
+
+    record.refresh_from_db()
+    assert (record.status, record.end_mail_held) == (SubscriptionStatus.ACTIVE, False)
+    assert record.current_period_end.timestamp() == renewal.subscription["items"]["data"][0]["current_period_end"]
+    assert ended_mails() == []
+    assert [m.subject for m in mail.outbox if "has started" in m.subject] == []
+
+
+@pytest.mark.parametrize("stripe_speaks", STRIPE_SPEAKS)
+def test_when_stripe_had_ended_it_too_the_ended_mail_goes_once(
+    alice, subscribed, fake, endpoint, committing, settings, stripe_speaks
+):
+    stripe_subscription, record = subscribed
+    end = fake.end(stripe_subscription["id"])  # its webhook was lost
+    later = swept_during_an_outage(fake, record, committing, settings)
+
+    with committing():
+        stripe_speaks(later, alice, endpoint, end.events)
+        sweeps.sweep_expired_subscriptions(now=later + timedelta(minutes=10))
+        sweeps.reconcile_subscriptions(now=later + timedelta(hours=2))
+
+    record.refresh_from_db()
+    assert (record.status, record.end_mail_held) == (SubscriptionStatus.CANCELED, False)
+    assert [message.to for message in ended_mails()] == [["alice@example.com"]]
+
+
+def test_a_held_end_that_stripe_no_longer_knows_is_mailed_once_stripe_answers(subscribed, fake, committing, settings):
+    stripe_subscription, record = subscribed
+    later = swept_during_an_outage(fake, record, committing, settings)
+    fake.fail_next(404, method="GET", path_prefix=f"/v1/subscriptions/{stripe_subscription['id']}")
+
+    with committing():
+        report = sweeps.sweep_expired_subscriptions(now=later + timedelta(minutes=5))
+        sweeps.sweep_expired_subscriptions(now=later + timedelta(minutes=10))
+
+    assert report.held_settled == 1
+    record.refresh_from_db()
+    assert (record.status, record.end_mail_held) == (SubscriptionStatus.CANCELED, False)
+    assert [message.to for message in ended_mails()] == [["alice@example.com"]]
 
 
 def test_a_duplicate_whose_refund_task_was_lost_is_refunded_by_the_retry_sweep(alice, fake, endpoint, committing):

@@ -16,7 +16,7 @@ Stripe's published fixtures), ``params`` (form decoding and validation), ``webho
 
 from .errors import StripeFault
 from .sdk import FAKE_API_KEY, stripe_sdk_pointed_at
-from .server import FakeStripe, RecordedRequest
+from .server import FakeStripe, HeldAnswer, RecordedRequest
 from .state import ROUTES, Lifecycle
 from .webhooks import event_payload, post_event, post_events, sign_payload
 
@@ -24,6 +24,7 @@ __all__ = [
     "FAKE_API_KEY",
     "ROUTES",
     "FakeStripe",
+    "HeldAnswer",
     "Lifecycle",
     "RecordedRequest",
     "StripeFault",

@@ -50,9 +50,31 @@ class RecordedRequest(NamedTuple):
     headers: dict  # the RECORDED_HEADERS that were sent
 
 
+class HeldAnswer:
+    """A request the fake carried out on arrival and whose answer it holds back until ``release()``.
+
+    The answer is what Stripe read when the request arrived; sent late, it is older than whatever
+    happened in Stripe meanwhile (a re-fetch answered late while the customer changes plan).
+    """
+
+    def __init__(self):
+        self._arrived = threading.Event()
+        self._released = threading.Event()
+
+    def wait_until_arrived(self, timeout: float = 10.0) -> bool:
+        return self._arrived.wait(timeout)
+
+    @property
+    def arrived(self) -> bool:
+        return self._arrived.is_set()
+
+    def release(self) -> None:
+        self._released.set()
+
+
 @dataclass
 class _Fault:
-    kind: str  # "error" | "timeout"
+    kind: str  # "error" | "timeout" | "hold"
     times: int
     path_prefix: str | None
     method: str | None
@@ -63,6 +85,7 @@ class _Fault:
     decline_code: str | None = None
     seconds: float | None = None
     process: bool = False
+    held: HeldAnswer | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -76,6 +99,7 @@ class _Reply:
     body: dict | None  # None: close the connection without answering
     headers: dict
     delay: float = 0.0
+    held: HeldAnswer | None = None
 
 
 class FakeStripe(FakeStripeState):
@@ -95,6 +119,7 @@ class FakeStripe(FakeStripeState):
         self._faults: list[_Fault] = []
         self._idempotent: dict[str, tuple] = {}
         self._down: tuple[bool, int] | None = None
+        self._held: list[HeldAnswer] = []
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -113,6 +138,7 @@ class FakeStripe(FakeStripeState):
     def stop(self) -> None:
         if self._server is not None:
             self._wake.set()  # let requests sleeping in timeout_next() go
+            self._release_held()
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
@@ -139,6 +165,7 @@ class FakeStripe(FakeStripeState):
         with self._lock:
             self._wake.set()
             self._wake = threading.Event()
+            self._release_held()
             self._reset_state()
             self._reset_http()
             self.time_offset = 0
@@ -198,6 +225,22 @@ class FakeStripe(FakeStripeState):
         with self._lock:
             self._faults.append(fault)
 
+    def hold_next(self, *, path_prefix: str | None = None, method: str | None = None) -> HeldAnswer:
+        """Carry out the next matching request at once but hold its answer until the test releases it.
+
+        For a test that must run something while an answer is on its way. The SDK's own timeout
+        still applies: release before it (``client_timeout``) or the caller sees a timeout.
+        """
+        held = HeldAnswer()
+        with self._lock:
+            self._faults.append(_Fault("hold", 1, path_prefix, method, held=held))
+            self._held.append(held)
+        return held
+
+    def _release_held(self) -> None:
+        for held in self._held:
+            held.release()
+
     def down(self, *, status: int = 500, close_connections: bool = False) -> None:
         """An outage: every request fails with ``status`` (an ``api_error``), or its connection is dropped."""
         with self._lock:
@@ -210,7 +253,9 @@ class FakeStripe(FakeStripeState):
     def calls(self, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
         """Logged requests, filtered by method and by path (exact, or a prefix ending in ``*``)."""
 
-        def keep(r: RecordedRequest) -> bool:
+        def keep(r: RecordedRequest | None) -> bool:
+            if r is None:  # still being answered (another thread's request)
+                return False
             if method and r.method != method.upper():
                 return False
             if path is None:
@@ -256,8 +301,10 @@ class FakeStripe(FakeStripeState):
         fault = self._take_fault(method, path)
         if fault and fault.kind == "error":
             raise self._injected(fault)
-        delay = 0.0
-        if fault:  # a timeout
+        delay, held = 0.0, None
+        if fault and fault.kind == "hold":
+            held = fault.held
+        elif fault:  # a timeout
             delay = fault.seconds if fault.seconds is not None else self._client_wait() + 1.0
             if not fault.process:
                 return _Reply(504, {"error": {"type": "api_error", "message": "Timed out."}}, reply_headers, delay)
@@ -280,7 +327,7 @@ class FakeStripe(FakeStripeState):
             self._context = (None, None)
         if key:
             self._idempotent[key] = (method, path, params, copy.deepcopy(body))
-        return _Reply(200, body, reply_headers, delay)
+        return _Reply(200, body, reply_headers, delay, held)
 
     def _replay(self, key, method, path, params, reply_headers, delay) -> _Reply:
         first_method, first_path, first_params, body = self._idempotent[key]
@@ -353,6 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = fake._handle(self.command, self.path, self.headers, body)
+        if reply.held is not None:
+            reply.held._arrived.set()
+            reply.held._released.wait(60)  # released by the test, or by reset()/stop()
         if reply.delay:
             fake._sleep(reply.delay)
         if reply.body is None:
