@@ -1,0 +1,22 @@
+"""Template tags for the portal: what this server really offers, nothing it does not."""
+
+from allauth.socialaccount.providers import registry
+from django import template
+from django.conf import settings
+
+register = template.Library()
+
+
+@register.simple_tag
+def configured_provider_names() -> list[str]:
+    """Names of the social providers with credentials in the settings ("Google", "GitHub").
+
+    Read from the settings (GOOGLE_CLIENT_ID / GITHUB_CLIENT_ID, config/settings.py), not the
+    database, so the home page stays query-free; the sign-in and connections pages use allauth's
+    own list, which also sees apps added in the admin.
+    """
+    names = []
+    for provider_id, config in settings.SOCIALACCOUNT_PROVIDERS.items():
+        if config.get("APPS") or config.get("APP"):
+            names.append(registry.get_class(provider_id).name)
+    return names
