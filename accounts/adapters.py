@@ -88,6 +88,15 @@ class AccountAdapter(DefaultAccountAdapter):
             spend_one_hash()
         return super().respond_email_verification_sent(request, user)
 
+    def get_email_verification_redirect_url(self, email_address):
+        if not self.request.user.is_authenticated:
+            # Confirmed in a browser that did not sign up (allauth signs in only the one that did):
+            # the sign-in form comes with the address filled in (accounts.forms.LoginForm).
+            from accounts.forms import CONFIRMED_EMAIL_SESSION_KEY
+
+            self.request.session[CONFIRMED_EMAIL_SESSION_KEY] = email_address.email
+        return super().get_email_verification_redirect_url(email_address)
+
     def save_user(self, request, user, form, commit=True):
         # Sign-up, portal and API alike: the user and its profile in one transaction.
         if not commit:

@@ -3,6 +3,7 @@ import hmac
 
 from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import ConfirmLoginCodeForm as AllauthConfirmLoginCodeForm
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
@@ -29,6 +30,27 @@ class ConfirmLoginCodeForm(AllauthConfirmLoginCodeForm):
             if cache.incr(key) > allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
                 raise forms.ValidationError("Too many wrong codes. Request a new code.", code="too_many_tries")
         return super().clean_code()
+
+
+# Set by AccountAdapter when an address is confirmed in a browser that is not signed in.
+CONFIRMED_EMAIL_SESSION_KEY = "gatehouse_confirmed_email"
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's sign-in form; after confirming an address in another browser, it comes filled in."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        session = getattr(self.request, "session", None)
+        if not self.is_bound and session is not None and session.get(CONFIRMED_EMAIL_SESSION_KEY):
+            self.initial["login"] = session.pop(CONFIRMED_EMAIL_SESSION_KEY)
+            self.fields["password"].widget.attrs["autofocus"] = True
+            self.fields["login"].widget.attrs.pop("autofocus", None)
+
+
+class ChangePendingAddressForm(forms.Form):
+    email = forms.EmailField(label="The right email address", max_length=254)
+    email.widget.attrs.update(autocomplete="email")
 
 
 class ProfileForm(forms.ModelForm):

@@ -20,3 +20,15 @@ def configured_provider_names() -> list[str]:
         if config.get("APPS") or config.get("APP"):
             names.append(registry.get_class(provider_id).name)
     return names
+
+
+@register.filter
+def wait_in_words(seconds) -> str:
+    """125 -> "2 minutes 5 seconds"; 60 -> "1 minute"; 9 -> "9 seconds"."""
+    minutes, seconds = divmod(max(int(seconds or 0), 0), 60)
+    parts = []
+    if minutes:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    if seconds or not minutes:
+        parts.append(f"{seconds} second{'s' if seconds != 1 else ''}")
+    return " ".join(parts)

@@ -310,7 +310,7 @@ def test_it_never_hands_a_local_account_to_a_provider_claiming_its_address(
     # for a fresh sign-up ("check your inbox") and tells the address's owner instead.
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
-    assert "Verify Your Email Address" in client.get(response["Location"]).content.decode()
+    assert "Check your email" in client.get(response["Location"]).content.decode()
     assert signed_in_user_id(client) is None
     assert "socialaccount_sociallogin" not in client.session, "no half-done social sign-up is kept to finish later"
     assert list(User.objects.filter(email__iexact="alice@example.com")) == [alice]

@@ -37,3 +37,40 @@ def test_without_providers_nothing_offers_google_or_github(page, screenshot, no_
     assert page.get_by_role("heading", name=re.compile("third-party|Connect an account", re.I)).count() == 0
     assert page.get_by_text("Signing in with another service is not set up on this server").is_visible()
     screenshot("connections-none-configured")
+
+
+def test_sign_up_check_your_email_fix_the_address_confirm_and_be_signed_in(page, screenshot, settings):
+    from django.core import mail
+
+    from tests.accounts.mail import last_mail_to, link_in
+
+    settings.SUPPORT_EMAIL = "help@gatehouse.example"
+    page.goto("/accounts/signup/")
+    page.locator('input[name="email"]').fill("dora@exmaple.com")
+    page.locator('input[name="username"]').fill("dora")
+    page.locator('input[name="password1"]').fill("a-long-and-new-password-42")
+    page.locator('input[name="password2"]').fill("a-long-and-new-password-42")
+    page.locator('main form[method="post"] button[type="submit"]').first.click()
+    page.wait_for_url(re.compile(r".*/accounts/confirm-email/$"))
+    assert page.get_by_role("heading", name="Check your email").is_visible()
+    assert page.get_by_text("We sent a link to dora@exmaple.com").is_visible()
+    resend = page.get_by_role("button", name="Send the email again")
+    assert resend.is_disabled()
+    assert page.get_by_text(re.compile(r"You can ask for another email in (3 minutes|2 minutes)")).is_visible()
+    contact = page.get_by_role("link", name="Contact us at help@gatehouse.example")
+    assert contact.get_attribute("href") == "mailto:help@gatehouse.example"
+    screenshot("check-your-email")
+
+    page.get_by_label("The right email address").fill("dora@example.com")
+    page.get_by_role("button", name="Send the link there instead").click()
+    page.wait_for_url(re.compile(r".*/accounts/confirm-email/$"))
+    assert page.get_by_text("We sent a link to dora@example.com").is_visible()
+    screenshot("address-corrected")
+
+    link = link_in(last_mail_to("dora@example.com"), "/accounts/confirm-email/")
+    assert not [m for m in mail.outbox if "dora@exmaple.com" in m.to and link_in(m, "/accounts/confirm-email/") == link]
+    page.goto(link)
+    page.get_by_role("button", name=re.compile("Confirm", re.I)).click()
+    page.wait_for_url(re.compile(r".*/accounts/profile/$"))
+    assert page.get_by_role("heading", name="Profile").is_visible()
+    screenshot("confirmed-and-signed-in")
