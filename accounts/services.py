@@ -218,13 +218,14 @@ def change_pending_address(*, request, pending: SimpleNamespace, email: str) -> 
     taken = User.objects.filter(email=email).exists() or EmailAddress.objects.filter(email__iexact=email).exists()
     if address is not None and not taken:
         try:
+            # A new row, not the old one renamed: allauth's link is keyed by the row, and the link
+            # already mailed to the mistyped address must not confirm the new one.
             with transaction.atomic():
-                EmailAddress.objects.filter(pk=address.pk).update(email=email)
+                address.delete()
                 User.objects.filter(pk=user.pk).update(email=email)
+                address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
         except IntegrityError:  # taken meanwhile by a sign-up running beside this one
             address = None
-        else:
-            address.email = email
     else:
         address = None
     pending.login.email = email

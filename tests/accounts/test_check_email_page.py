@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.test import Client
 
 from accounts.models import User
 from tests.accounts.mail import last_mail_to, link_in
@@ -55,6 +56,7 @@ def test_it_resends_the_link_once_the_cooldown_is_over(client, committing):
 
 def test_a_mistyped_address_can_be_corrected_and_the_link_goes_there(client, committing):
     sign_up(client, committing, email="dora@exmaple.com")
+    first_link = link_in(last_mail_to("dora@exmaple.com"), "/accounts/confirm-email/")
     with committing():
         response = client.post("/accounts/confirm-email/change-address/", {"email": "dora@example.com"})
     assert response["Location"] == "/accounts/confirm-email/"
@@ -63,6 +65,9 @@ def test_a_mistyped_address_can_be_corrected_and_the_link_goes_there(client, com
     assert EmailAddress.objects.get(user=user).email == "dora@example.com"
     link = link_in(last_mail_to("dora@example.com"), "/accounts/confirm-email/")
     assert "We sent a link to <strong>dora@example.com</strong>" in client.get("/accounts/confirm-email/").content.decode()
+    assert link != first_link
+    Client().post(first_link)
+    assert not EmailAddress.objects.filter(verified=True).exists(), "the mistyped address's link confirms nothing"
     client.post(link)
     assert client.get("/accounts/profile/").status_code == 200, "confirming in the same browser signs in"
 
@@ -110,8 +115,6 @@ def test_an_unverified_sign_in_lands_there_and_is_told_why(client, committing, u
 
 
 def test_confirming_in_another_browser_fills_in_the_sign_in_form(client, committing, django_user_model):
-    from django.test import Client
-
     sign_up(client, committing)
     link = link_in(last_mail_to("dora@example.com"), "/accounts/confirm-email/")
     phone = Client()
