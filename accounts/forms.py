@@ -20,16 +20,30 @@ class ConfirmLoginCodeForm(AllauthConfirmLoginCodeForm):
     ticket past the limit is refused unchecked, so at most that many guesses are ever compared.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Phones bring up the number keypad and offer the code from the mail or SMS.
+        self.fields["code"].widget.attrs.update(
+            inputmode="numeric", autocomplete="one-time-code", pattern="[0-9]*", maxlength="6"
+        )
+
     def clean_code(self) -> str:
-        if self.expected_code:
-            key = (
-                "login-code-tries:"
-                + hmac.new(settings.SECRET_KEY.encode(), self.expected_code.encode(), hashlib.sha256).hexdigest()
-            )
-            cache.add(key, 0, timeout=allauth_settings.LOGIN_BY_CODE_TIMEOUT)
-            if cache.incr(key) > allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
-                raise forms.ValidationError("Too many wrong codes. Request a new code.", code="too_many_tries")
-        return super().clean_code()
+        if not self.expected_code:
+            return super().clean_code()
+        key = (
+            "login-code-tries:"
+            + hmac.new(settings.SECRET_KEY.encode(), self.expected_code.encode(), hashlib.sha256).hexdigest()
+        )
+        cache.add(key, 0, timeout=allauth_settings.LOGIN_BY_CODE_TIMEOUT)
+        ticket = cache.incr(key)
+        if ticket > allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
+            raise forms.ValidationError("Too many wrong codes. Request a new code.", code="too_many_tries")
+        try:
+            return super().clean_code()
+        except forms.ValidationError:
+            left = allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS - ticket
+            tries = "1 try" if left == 1 else f"{left} tries"
+            raise forms.ValidationError(f"That code is not right. {tries} left.", code="incorrect_code") from None
 
 
 # Set by AccountAdapter when an address is confirmed in a browser that is not signed in.
@@ -42,6 +56,8 @@ class LoginForm(AllauthLoginForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         session = getattr(self.request, "session", None)
+        # One field takes a username or an address: password managers fill it as the username.
+        self.fields["login"].widget.attrs["autocomplete"] = "username"
         if not self.is_bound and session is not None and session.get(CONFIRMED_EMAIL_SESSION_KEY):
             self.initial["login"] = session.pop(CONFIRMED_EMAIL_SESSION_KEY)
             self.fields["password"].widget.attrs["autofocus"] = True

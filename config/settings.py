@@ -410,6 +410,8 @@ if _strict_bool("USE_X_FORWARDED_PROTO", default=False):
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Our wording of allauth's English strings (locale/en/LC_MESSAGES/django.po), read before allauth's own.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files -------------------------------------------------------------------------

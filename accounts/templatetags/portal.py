@@ -32,3 +32,11 @@ def wait_in_words(seconds) -> str:
     if seconds or not minutes:
         parts.append(f"{seconds} second{'s' if seconds != 1 else ''}")
     return " ".join(parts)
+
+
+@register.simple_tag
+def login_code_lifetime() -> str:
+    """How long an emailed sign-in code works, in words ("5 minutes"), from allauth's setting."""
+    from allauth.account import app_settings
+
+    return wait_in_words(app_settings.LOGIN_BY_CODE_TIMEOUT)

@@ -321,7 +321,7 @@ def test_it_never_hands_a_local_account_to_a_provider_claiming_its_address(
     assert alice.has_usable_password()
     (message,) = mail.outbox
     assert message.to == ["alice@example.com"]
-    assert "Account Already Exists" in message.subject
+    assert "Account already exists" in message.subject
     assert "an account using that email address already exists" in message.body
 
 

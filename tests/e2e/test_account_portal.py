@@ -74,3 +74,47 @@ def test_sign_up_check_your_email_fix_the_address_confirm_and_be_signed_in(page,
     page.wait_for_url(re.compile(r".*/accounts/profile/$"))
     assert page.get_by_role("heading", name="Profile").is_visible()
     screenshot("confirmed-and-signed-in")
+
+
+def test_the_sign_in_pages_use_one_name_per_action_and_a_phone_friendly_code_field(browser, live_server, settings):
+    from tests.accounts.mail import code_in, last_mail_to
+
+    UserFactory(username="erin", email="erin@example.com")
+    phone = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = phone.new_page()
+    try:
+        page.goto("/accounts/login/")
+        assert page.get_by_role("heading", name="Sign in", exact=True).is_visible()
+        assert page.get_by_role("link", name="Create an account").is_visible()
+        page.get_by_label("Username or email").fill("erin")
+        page.get_by_label("Password", exact=True).fill("not-the-password")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        assert page.get_by_text("That username and password do not match an account.").is_visible()
+        assert page.get_by_text("and/or").count() == 0
+
+        page.get_by_role("link", name="Send me a sign-in code").click()
+        page.get_by_label("Email").fill("erin@example.com")
+        page.get_by_role("button", name="Send me the code").click()
+        page.wait_for_url(re.compile(r".*/accounts/login/code/confirm/$"))
+        assert page.get_by_text("It expires in 5 minutes.").is_visible()
+        code_field = page.get_by_label("Code")
+        assert code_field.get_attribute("inputmode") == "numeric"
+        assert code_field.get_attribute("autocomplete") == "one-time-code"
+        code = code_in(last_mail_to("erin@example.com"))
+        code_field.fill("000000" if code != "000000" else "111111")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        assert page.get_by_text("That code is not right. 2 tries left.").is_visible()
+        page.screenshot(path=str(_shot("code-wrong-phone")), full_page=True)
+        page.get_by_label("Code").fill(code)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(re.compile(r".*/accounts/profile/$"))
+    finally:
+        phone.close()
+
+
+def _shot(name: str):
+    from tests.e2e.conftest import SCREENSHOTS
+
+    folder = SCREENSHOTS / SCREENSHOT_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"phone-{name}.png"
