@@ -6,6 +6,7 @@ import secrets
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.hashers import make_password
 from django.contrib.sites.shortcuts import get_current_site
@@ -17,6 +18,10 @@ from django.utils.functional import cached_property
 from accounts import allauth_internals
 from accounts.models import Profile, Provider, User, normalize_email
 from mail import outbox
+
+
+UNKNOWN_ACCOUNT_MAIL = "account/email/unknown_account"
+INACTIVE_ACCOUNT_MAIL = "account/email/account_inactive_help"
 
 
 def spend_one_hash() -> None:
@@ -49,7 +54,20 @@ class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix, email, context):
         # Same context allauth builds; only the sending moves to a task.
         request = allauth_internals.current_request()
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        ctx = {
+            "request": request,
+            "email": email,
+            "current_site": get_current_site(request),
+            "support_email": settings.SUPPORT_EMAIL,
+            **context,
+        }
+        if template_prefix == UNKNOWN_ACCOUNT_MAIL:
+            # allauth looks up active users only: for a deactivated account's address (a reset or
+            # code request) it would say "no record of such an account" and offer a sign-up.
+            # Its owner learns the truth instead, and whom to ask.
+            inactive = User.objects.filter(email=normalize_email(email), is_active=False).first()
+            if inactive is not None:
+                template_prefix, ctx["user"] = INACTIVE_ACCOUNT_MAIL, inactive
         outbox.store(self.render_mail(template_prefix, email, ctx))
 
     def clean_email(self, email):

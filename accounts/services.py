@@ -71,7 +71,7 @@ def deactivate_account(*, user: User, request=None) -> None:
         end_sessions(user=user)
         tokens.revoke_all(user, reason=TokenFamily.RevokedReason.DEACTIVATED)
         if user.email:
-            context = {"user": user, "current_site": current_site(request)}
+            context = {"user": user, "current_site": current_site(request), "support_email": settings.SUPPORT_EMAIL}
             message = get_account_adapter(request).render_mail("account/email/account_deactivated", user.email, context)
             outbox.store(message)
 

@@ -41,7 +41,7 @@ def test_a_deactivated_user_cannot_sign_in(client, user):
     response = client.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD}, follow=True)
     assert SESSION_KEY not in client.session
     assert response.redirect_chain == [("/accounts/inactive/", 302)]
-    assert "This account is inactive." in response.content.decode()
+    assert "This account is deactivated" in response.content.decode()
 
 
 def test_signing_out_takes_a_post(client, user):

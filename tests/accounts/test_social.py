@@ -443,7 +443,7 @@ def test_it_refuses_a_deactivated_user_who_signs_in_with_their_provider(client, 
 
     assert response.status_code == 302
     assert response["Location"] == reverse("account_inactive")
-    assert "This account is inactive." in client.get(response["Location"]).content.decode()
+    assert "This account is deactivated" in client.get(response["Location"]).content.decode()
     assert signed_in_user_id(client) is None
     assert client.get(reverse("accounts_profile")).status_code == 302
     assert User.objects.count() == 1

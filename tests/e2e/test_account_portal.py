@@ -118,3 +118,30 @@ def _shot(name: str):
     folder = SCREENSHOTS / SCREENSHOT_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"phone-{name}.png"
+
+
+def test_no_dead_ends_after_a_reset_or_on_a_deactivated_account(page, screenshot, settings):
+    from tests.accounts.mail import last_mail_to, link_in
+
+    settings.SUPPORT_EMAIL = "help@gatehouse.example"
+    UserFactory(username="finn", email="finn@example.com")
+    page.goto("/accounts/password/reset/")
+    page.get_by_label("Email").fill("finn@example.com")
+    page.get_by_role("button", name="Send the reset link").click()
+    page.wait_for_url(re.compile(r".*/accounts/password/reset/done/$"))
+    assert page.get_by_role("link", name="Contact us at help@gatehouse.example").is_visible()
+    page.goto(link_in(last_mail_to("finn@example.com"), "/accounts/password/reset/key/"))
+    page.get_by_label("New password", exact=True).fill("another-long-unusual-passphrase-77")
+    page.get_by_label("New password again").fill("another-long-unusual-passphrase-77")
+    page.get_by_role("button", name="Change password").click()
+    assert page.get_by_role("heading", name="Your password is changed").is_visible()
+    screenshot("reset-done")
+    page.get_by_role("link", name="Sign in", exact=True).last.click()
+    page.wait_for_url(re.compile(r".*/accounts/login/$"))
+
+    UserFactory(username="gus", email="gus@example.com", is_active=False)
+    sign_in(page, "gus")
+    assert page.get_by_role("heading", name="This account is deactivated").is_visible()
+    help_link = page.get_by_role("link", name="help@gatehouse.example")
+    assert help_link.get_attribute("href") == "mailto:help@gatehouse.example"
+    screenshot("deactivated")
