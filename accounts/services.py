@@ -59,6 +59,18 @@ def end_sessions(*, user: User, keep_session_key: str | None = None) -> int:
     return len(sessions)
 
 
+def current_session_id(*, user: User, session_key: str | None) -> int | None:
+    return UserSession.objects.filter(user=user, session_key=session_key).values_list("pk", flat=True).first()
+
+
+def end_session(*, user: User, session_id: int) -> bool:
+    """Sign out one of the user's sessions (the session list's button). False if it is not theirs
+    or already ended."""
+    sessions = list(UserSession.objects.filter(user=user, pk=session_id))
+    get_sessions_adapter().end_sessions(sessions)
+    return bool(sessions)
+
+
 def deactivate_account(*, user: User, request=None) -> None:
     """Switch the account off: no sign-in by any path, every session ended, the owner told.
 

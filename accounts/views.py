@@ -80,3 +80,20 @@ def change_pending_address(request):
     except TooManyAddressChanges as refusal:
         messages.error(request, str(refusal))
     return redirect("account_email_verification_sent")
+
+
+@login_required
+@require_POST
+def end_session(request, session_id: int):
+    """One session's "Sign out" on the session list; this device's own signs out here too."""
+    current = request.session.session_key
+    is_current = services.current_session_id(user=request.user, session_key=current) == session_id
+    if not services.end_session(user=request.user, session_id=session_id):
+        messages.info(request, "That session had already ended.")
+    elif is_current:
+        logout(request)
+        messages.success(request, "You have signed out on this device.")
+        return redirect("home")
+    else:
+        messages.success(request, "That session has been signed out.")
+    return redirect("usersessions_list")

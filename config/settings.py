@@ -123,6 +123,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware.SessionActivityMiddleware",  # "last active" on the session list, once a minute
     "django_ratelimit.middleware.RatelimitMiddleware",
     "accounts.api.ratelimit.ApiRateLimitMiddleware",
     "accounts.api.sessions.TokenOnlyApiMiddleware",  # after Session/MessageMiddleware: /api/ is token-only

@@ -40,3 +40,11 @@ def login_code_lifetime() -> str:
     from allauth.account import app_settings
 
     return wait_in_words(app_settings.LOGIN_BY_CODE_TIMEOUT)
+
+
+@register.filter
+def browser_name(user_agent: str) -> str:
+    """A session's User-Agent as "Chrome on Linux" (accounts/user_agents.py)."""
+    from accounts.user_agents import describe_user_agent
+
+    return describe_user_agent(user_agent)

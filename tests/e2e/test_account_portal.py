@@ -145,3 +145,35 @@ def test_no_dead_ends_after_a_reset_or_on_a_deactivated_account(page, screenshot
     help_link = page.get_by_role("link", name="help@gatehouse.example")
     assert help_link.get_attribute("href") == "mailto:help@gatehouse.example"
     screenshot("deactivated")
+
+
+def test_the_session_list_names_each_browser_and_signs_out_one_session(browser, page, live_server, screenshot):
+    UserFactory(username="hana", email="hana@example.com")
+    sign_in(page, "hana")
+    page.wait_for_url(re.compile(r".*/accounts/profile/$"))
+    phone = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 390, "height": 844},
+        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.1 Mobile/15E148 Safari/604.1",
+    )
+    phone_page = phone.new_page()
+    try:
+        sign_in(phone_page, "hana")
+        phone_page.wait_for_url(re.compile(r".*/accounts/profile/$"))
+        page.get_by_role("link", name="Sessions").click()
+        rows = page.locator("main li.row")
+        assert rows.count() == 2
+        mine = rows.filter(has_text="this device")
+        assert re.search(r"^Chrome on Linux · active now · this device", mine.inner_text())
+        other = rows.filter(has_text="Safari on iPhone")
+        assert re.search(r"Safari on iPhone · last active", other.inner_text())
+        assert page.get_by_text("Mozilla/5.0").count() == 0, "no raw User-Agent strings"
+        screenshot("sessions")
+        other.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(re.compile(r".*/accounts/sessions/$"))
+        assert page.locator("main li.row").count() == 1
+        phone_page.goto("/accounts/profile/")
+        assert "/accounts/login/" in phone_page.url, "the phone was signed out"
+    finally:
+        phone.close()
