@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint lock migrate clean bench image-test
+.PHONY: run test install install-dev lint lock migrate clean bench image-test messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Gatehouse needs Python 3.11, found " + sys.version' 
@@ -35,6 +35,10 @@ lock:
 		$(PIPTOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
 			--strip-extras --output-file=$$name.lock $$name.txt requirements-compat.txt || exit 1; \
 	done
+
+# Our wording of allauth's strings: compile the catalogue after editing locale/en/LC_MESSAGES/django.po.
+messages:
+	msgfmt --check -o locale/en/LC_MESSAGES/django.mo locale/en/LC_MESSAGES/django.po
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

@@ -6,6 +6,7 @@ import secrets
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.hashers import make_password
 from django.contrib.sites.shortcuts import get_current_site
@@ -17,6 +18,9 @@ from django.utils.functional import cached_property
 from accounts import allauth_internals
 from accounts.models import Profile, Provider, User, normalize_email
 from mail import outbox
+
+UNKNOWN_ACCOUNT_MAIL = "account/email/unknown_account"
+INACTIVE_ACCOUNT_MAIL = "account/email/account_inactive_help"
 
 
 def spend_one_hash() -> None:
@@ -49,7 +53,20 @@ class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix, email, context):
         # Same context allauth builds; only the sending moves to a task.
         request = allauth_internals.current_request()
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        ctx = {
+            "request": request,
+            "email": email,
+            "current_site": get_current_site(request),
+            "support_email": settings.SUPPORT_EMAIL,
+            **context,
+        }
+        if template_prefix == UNKNOWN_ACCOUNT_MAIL:
+            # allauth looks up active users only: for a deactivated account's address (a reset or
+            # code request) it would say "no record of such an account" and offer a sign-up.
+            # Its owner learns the truth instead, and whom to ask.
+            inactive = User.objects.filter(email=normalize_email(email), is_active=False).first()
+            if inactive is not None:
+                template_prefix, ctx["user"] = INACTIVE_ACCOUNT_MAIL, inactive
         outbox.store(self.render_mail(template_prefix, email, ctx))
 
     def clean_email(self, email):
@@ -87,6 +104,15 @@ class AccountAdapter(DefaultAccountAdapter):
             # is saved, so no password is hashed; hash once, as a sign-up that creates one does.
             spend_one_hash()
         return super().respond_email_verification_sent(request, user)
+
+    def get_email_verification_redirect_url(self, email_address):
+        if not self.request.user.is_authenticated:
+            # Confirmed in a browser that did not sign up (allauth signs in only the one that did):
+            # the sign-in form comes with the address filled in (accounts.forms.LoginForm).
+            from accounts.forms import CONFIRMED_EMAIL_SESSION_KEY
+
+            self.request.session[CONFIRMED_EMAIL_SESSION_KEY] = email_address.email
+        return super().get_email_verification_redirect_url(email_address)
 
     def save_user(self, request, user, form, commit=True):
         # Sign-up, portal and API alike: the user and its profile in one transaction.

@@ -9,7 +9,9 @@ when the pinned allauth moves or reshapes one of them.
 import time
 
 from allauth.account.adapter import get_adapter
+from allauth.account.internal import stagekit
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
+from allauth.account.stages import EmailVerificationStage
 from allauth.core import context, ratelimit
 from allauth.core.internal import ratelimit as core
 from django.core.cache import cache
@@ -67,10 +69,40 @@ def login_failed_counter_key(request: HttpRequest, credentials: dict) -> str:
 
 def login_failed_retry_after(request: HttpRequest, *, key: str) -> float:
     """Seconds until allauth's `login_failed` limit for ``key`` (and this client's IP) allows a try."""
+    return _retry_after(request, action="login_failed", key=key)
+
+
+def verification_mail_retry_after(request: HttpRequest, *, email: str) -> float:
+    """Seconds until allauth's `confirm_email` limit lets another confirmation mail go to ``email``
+    (allauth keys it by the address, lower-cased; a send inside the cooldown is silently skipped)."""
+    return _retry_after(request, action="confirm_email", key=email.lower())
+
+
+def _retry_after(request: HttpRequest, *, action: str, key: str) -> float:
     now, wait = time.time(), 0.0
-    for rate in core.get_rates(app="allauth.account", action="login_failed"):
-        cache_key = core.get_cache_key(request, app="allauth.account", action="login_failed", rate=rate, key=key)
+    for rate in core.get_rates(app="allauth.account", action=action):
+        cache_key = core.get_cache_key(request, app="allauth.account", action=action, rate=rate, key=key)
         allowed, history = core.apply_rate(cache.get(cache_key, []), now, rate, dry_run=True)
         if not allowed and history:
             wait = max(wait, history[-1] + rate.duration - now)  # when the oldest counted failure ages out
     return wait
+
+
+# --- The sign-up or sign-in waiting for its address to be confirmed (allauth's stashed login) ---
+
+
+def pending_verification(request: HttpRequest):
+    """allauth's stashed ``Login`` (user or None, email, signup) while this session stands at the
+    "confirm your address" step, else None. ``user`` is None for a sign-up with a taken address
+    (enumeration prevention: no account was made, the owner got a mail)."""
+    login = stagekit.unstash_login(request, peek=True)
+    if login is None or request.user.is_authenticated:
+        return None
+    stage = stagekit.get_pending_stage(request)
+    if stage is None or stage.key != EmailVerificationStage.key:
+        return None
+    return login
+
+
+def restash_login(request: HttpRequest, login) -> None:
+    stagekit.stash_login(request, login)

@@ -31,6 +31,13 @@ class InvalidCredentials(AccountError):
     message = "Invalid email or password"
 
 
+class TooManyAddressChanges(AccountError):
+    """The "wrong address?" form of a pending sign-up was used up (accounts.services.change_pending_address)."""
+
+    status_code = 429
+    message = "You have changed the address too often. Sign up again, or contact us."
+
+
 class TooManyLoginAttempts(AccountError):
     """allauth's per-account limit on failed password sign-ins, shared with the portal: the account
     is locked for a while, whatever password comes next."""

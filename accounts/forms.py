@@ -3,6 +3,7 @@ import hmac
 
 from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import ConfirmLoginCodeForm as AllauthConfirmLoginCodeForm
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
@@ -19,16 +20,53 @@ class ConfirmLoginCodeForm(AllauthConfirmLoginCodeForm):
     ticket past the limit is refused unchecked, so at most that many guesses are ever compared.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Phones bring up the number keypad and offer the code from the mail or SMS.
+        self.fields["code"].widget.attrs.update(
+            inputmode="numeric", autocomplete="one-time-code", pattern="[0-9]*", maxlength="6"
+        )
+
     def clean_code(self) -> str:
-        if self.expected_code:
-            key = (
-                "login-code-tries:"
-                + hmac.new(settings.SECRET_KEY.encode(), self.expected_code.encode(), hashlib.sha256).hexdigest()
-            )
-            cache.add(key, 0, timeout=allauth_settings.LOGIN_BY_CODE_TIMEOUT)
-            if cache.incr(key) > allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
-                raise forms.ValidationError("Too many wrong codes. Request a new code.", code="too_many_tries")
-        return super().clean_code()
+        if not self.expected_code:
+            return super().clean_code()
+        key = (
+            "login-code-tries:"
+            + hmac.new(settings.SECRET_KEY.encode(), self.expected_code.encode(), hashlib.sha256).hexdigest()
+        )
+        cache.add(key, 0, timeout=allauth_settings.LOGIN_BY_CODE_TIMEOUT)
+        ticket = cache.incr(key)
+        if ticket > allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS:
+            raise forms.ValidationError("Too many wrong codes. Request a new code.", code="too_many_tries")
+        try:
+            return super().clean_code()
+        except forms.ValidationError:
+            left = allauth_settings.LOGIN_BY_CODE_MAX_ATTEMPTS - ticket
+            tries = "1 try" if left == 1 else f"{left} tries"
+            raise forms.ValidationError(f"That code is not right. {tries} left.", code="incorrect_code") from None
+
+
+# Set by AccountAdapter when an address is confirmed in a browser that is not signed in.
+CONFIRMED_EMAIL_SESSION_KEY = "gatehouse_confirmed_email"
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's sign-in form; after confirming an address in another browser, it comes filled in."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        session = getattr(self.request, "session", None)
+        # One field takes a username or an address: password managers fill it as the username.
+        self.fields["login"].widget.attrs["autocomplete"] = "username"
+        if not self.is_bound and session is not None and session.get(CONFIRMED_EMAIL_SESSION_KEY):
+            self.initial["login"] = session.pop(CONFIRMED_EMAIL_SESSION_KEY)
+            self.fields["password"].widget.attrs["autofocus"] = True
+            self.fields["login"].widget.attrs.pop("autofocus", None)
+
+
+class ChangePendingAddressForm(forms.Form):
+    email = forms.EmailField(label="The right email address", max_length=254)
+    email.widget.attrs.update(autocomplete="email")
 
 
 class ProfileForm(forms.ModelForm):

@@ -1,7 +1,9 @@
 from allauth.account.signals import password_changed, password_reset, password_set
+from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
 from accounts import tokens
+from accounts.middleware import start_activity_period
 from accounts.models import TokenFamily
 from accounts.services import end_other_logins, end_sessions
 
@@ -24,3 +26,11 @@ def end_other_sessions_on_password_change(sender, request, user, keep_token_fami
 def end_all_sessions_on_password_reset(sender, request, user, **kwargs):
     end_sessions(user=user)
     tokens.revoke_all(user, reason=TokenFamily.RevokedReason.PASSWORD)
+
+
+@receiver(user_logged_in)
+def start_session_activity(sender, request, user, **kwargs):
+    # allauth wrote the session row with "now" as it signed in: the next write is due in a minute.
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        start_activity_period(session.session_key)

@@ -21,7 +21,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.sites.requests import RequestSite
 from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from accounts.exceptions import (
     InvalidIdToken,
     InvalidKey,
     ProviderNotConfigured,
+    TooManyAddressChanges,
     TooManyLoginAttempts,
     WrongPassword,
 )
@@ -58,6 +59,18 @@ def end_sessions(*, user: User, keep_session_key: str | None = None) -> int:
     return len(sessions)
 
 
+def current_session_id(*, user: User, session_key: str | None) -> int | None:
+    return UserSession.objects.filter(user=user, session_key=session_key).values_list("pk", flat=True).first()
+
+
+def end_session(*, user: User, session_id: int) -> bool:
+    """Sign out one of the user's sessions (the session list's button). False if it is not theirs
+    or already ended."""
+    sessions = list(UserSession.objects.filter(user=user, pk=session_id))
+    get_sessions_adapter().end_sessions(sessions)
+    return bool(sessions)
+
+
 def deactivate_account(*, user: User, request=None) -> None:
     """Switch the account off: no sign-in by any path, every session ended, the owner told.
 
@@ -75,7 +88,12 @@ def deactivate_account(*, user: User, request=None) -> None:
         end_sessions(user=user)
         tokens.revoke_all(user, reason=TokenFamily.RevokedReason.DEACTIVATED)
         if user.email:
-            context = {"user": user, "current_site": current_site(request), "notes": notes}
+            context = {
+                "user": user,
+                "current_site": current_site(request),
+                "notes": notes,
+                "support_email": settings.SUPPORT_EMAIL,
+            }
             message = get_account_adapter(request).render_mail("account/email/account_deactivated", user.email, context)
             outbox.store(message)
 
@@ -166,6 +184,81 @@ def resend_verification(*, request, user: User) -> bool:
     """False when allauth's rate limit says the last mail was too recent."""
 
     return allauth_internals.send_verification_to_user(request, user)
+
+
+def pending_verification(*, request) -> SimpleNamespace | None:
+    """The sign-up or sign-in of this browser waiting for its address to be confirmed: the address,
+    whether it came from a sign-up, and the seconds until another mail may go (allauth's
+    `confirm_email` limit). None when nothing is pending (e.g. the link was opened elsewhere)."""
+
+    login = allauth_internals.pending_verification(request)
+    if login is None:
+        return None
+    email = login.email or (login.user.email if login.user else "")
+    if not email:
+        return None
+    return SimpleNamespace(
+        login=login,
+        email=email,
+        signup=login.signup,
+        retry_after=int(allauth_internals.verification_mail_retry_after(request, email=email) + 0.999),
+    )
+
+
+def resend_pending_verification(*, request, pending: SimpleNamespace) -> bool:
+    """Mail the pending address its link again; False inside the cooldown (nothing is sent).
+
+    A sign-up whose address was taken made no account (enumeration prevention): the owner gets
+    allauth's "account already exists" mail again, and the page looks the same either way."""
+
+    if pending.retry_after > 0:
+        return False
+    user = pending.login.user
+    address = _unverified_address(user, pending.email) if user else None
+    if address is None:
+        address = EmailAddress(user=None, email=pending.email)
+    return allauth_internals.send_verification_to_address(request, address, signup=pending.signup)
+
+
+# Each change mails a new address: a few per pending sign-up, so the form is no mail cannon.
+ADDRESS_CHANGES_KEY = "gatehouse_verification_address_changes"
+MAX_ADDRESS_CHANGES = 3
+
+
+def change_pending_address(*, request, pending: SimpleNamespace, email: str) -> None:
+    """ "Wrong address?": the unconfirmed address of the pending sign-up becomes ``email``, and the
+    link goes there. A taken address changes nothing but gets its owner allauth's "account already
+    exists" mail, and the page answers the same, so it tells nobody whose address it is."""
+
+    changes = request.session.get(ADDRESS_CHANGES_KEY, 0)
+    if changes >= MAX_ADDRESS_CHANGES:
+        raise TooManyAddressChanges()
+    request.session[ADDRESS_CHANGES_KEY] = changes + 1
+    email = normalize_email(email)
+    user = pending.login.user
+    address = _unverified_address(user, pending.email) if user else None
+    taken = User.objects.filter(email=email).exists() or EmailAddress.objects.filter(email__iexact=email).exists()
+    if address is not None and not taken:
+        try:
+            # A new row, not the old one renamed: allauth's link is keyed by the row, and the link
+            # already mailed to the mistyped address must not confirm the new one.
+            with transaction.atomic():
+                address.delete()
+                User.objects.filter(pk=user.pk).update(email=email)
+                address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+        except IntegrityError:  # taken meanwhile by a sign-up running beside this one
+            address = None
+    else:
+        address = None
+    pending.login.email = email
+    allauth_internals.restash_login(request, pending.login)
+    if address is None:
+        address = EmailAddress(user=None, email=email)
+    allauth_internals.send_verification_to_address(request, address, signup=True)
+
+
+def _unverified_address(user: User, email: str) -> EmailAddress | None:
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=False).first()
 
 
 def request_password_reset(*, request, email: str) -> None:

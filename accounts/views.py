@@ -1,13 +1,14 @@
+from allauth.account import app_settings as allauth_settings
 from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts import deactivation
-from accounts.exceptions import DeactivationRefused
-from accounts.forms import DeactivateAccountForm, ProfileForm
+from accounts import deactivation, services
+from accounts.exceptions import DeactivationRefused, TooManyAddressChanges
+from accounts.forms import ChangePendingAddressForm, DeactivateAccountForm, ProfileForm
 from accounts.services import deactivate_account
 
 
@@ -38,3 +39,68 @@ def deactivate(request):
             return redirect("home")
     notes = deactivation.describe(request.user)
     return render(request, "accounts/deactivate.html", {"form": form, "notes": notes})
+
+
+@require_safe
+def verification_sent(request):
+    """allauth's "check your email" page, with what a person needs there: the address, a resend
+    with its cooldown, a way to fix a mistyped address, and whom to ask."""
+    return _verification_sent_page(request, services.pending_verification(request=request), ChangePendingAddressForm())
+
+
+def _verification_sent_page(request, pending, change_form, status=200):
+    context = {
+        "pending": pending,
+        "change_form": change_form,
+        "expire_days": allauth_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS,
+    }
+    return render(request, "account/verification_sent.html", context, status=status)
+
+
+def _nothing_pending(request):
+    messages.info(request, "Sign in, and if your address still needs confirming we will send a new link.")
+    return redirect("account_login")
+
+
+@require_POST
+def resend_verification(request):
+    pending = services.pending_verification(request=request)
+    if pending is None:
+        return _nothing_pending(request)
+    if not services.resend_pending_verification(request=request, pending=pending):
+        messages.error(
+            request, "We sent you an email a moment ago. You can ask for another one when the wait below is over."
+        )
+    return redirect("account_email_verification_sent")
+
+
+@require_POST
+def change_pending_address(request):
+    pending = services.pending_verification(request=request)
+    if pending is None:
+        return _nothing_pending(request)
+    form = ChangePendingAddressForm(request.POST)
+    if not form.is_valid():
+        return _verification_sent_page(request, pending, form, status=422)
+    try:
+        services.change_pending_address(request=request, pending=pending, email=form.cleaned_data["email"])
+    except TooManyAddressChanges as refusal:
+        messages.error(request, str(refusal))
+    return redirect("account_email_verification_sent")
+
+
+@login_required
+@require_POST
+def end_session(request, session_id: int):
+    """One session's "Sign out" on the session list; this device's own signs out here too."""
+    current = request.session.session_key
+    is_current = services.current_session_id(user=request.user, session_key=current) == session_id
+    if not services.end_session(user=request.user, session_id=session_id):
+        messages.info(request, "That session had already ended.")
+    elif is_current:
+        logout(request)
+        messages.success(request, "You have signed out on this device.")
+        return redirect("home")
+    else:
+        messages.success(request, "That session has been signed out.")
+    return redirect("usersessions_list")

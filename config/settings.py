@@ -123,6 +123,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware.SessionActivityMiddleware",  # "last active" on the session list, once a minute
     "django_ratelimit.middleware.RatelimitMiddleware",
     "accounts.api.ratelimit.ApiRateLimitMiddleware",
     "accounts.api.sessions.TokenOnlyApiMiddleware",  # after Session/MessageMiddleware: /api/ is token-only
@@ -142,6 +143,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "billing.context_processors.billing",
+                "config.context_processors.support",
             ],
         },
     },
@@ -222,7 +224,9 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = env.int("ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS", default=3)
 # A link opens a page with a button: mail scanners that fetch links must not confirm addresses.
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
-ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+# Confirming in the browser that signed up signs the person in (allauth does it only there);
+# opened elsewhere, the sign-in form comes with the confirmed address filled in (AccountAdapter).
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
@@ -236,7 +240,7 @@ ACCOUNT_LOGIN_BY_CODE_TIMEOUT = env.int("LOGIN_CODE_TIMEOUT", default=300)
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=3)
 ACCOUNT_LOGIN_BY_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
 # Code tries counted atomically, not in the session (concurrent guesses in one session; accounts/forms.py).
-ACCOUNT_FORMS = {"confirm_login_code": "accounts.forms.ConfirmLoginCodeForm"}
+ACCOUNT_FORMS = {"confirm_login_code": "accounts.forms.ConfirmLoginCodeForm", "login": "accounts.forms.LoginForm"}
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 ACCOUNT_PASSWORD_INPUT_RENDER_VALUE = False
 ACCOUNT_SESSION_REMEMBER = None
@@ -407,6 +411,8 @@ if _strict_bool("USE_X_FORWARDED_PROTO", default=False):
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Our wording of allauth's English strings (locale/en/LC_MESSAGES/django.po), read before allauth's own.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files -------------------------------------------------------------------------
@@ -443,6 +449,8 @@ if PRODUCTION and EMAIL_CONFIG["EMAIL_BACKEND"] in UNDELIVERED_EMAIL_BACKENDS an
     )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Gatehouse <no-reply@gatehouse.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people write when they are stuck (shown as a mailto: link on the account pages and in mails).
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@gatehouse.localhost")
 
 # --- Celery -------------------------------------------------------------------------------
 # Without a broker (the `make run` default) tasks run in-process, synchronously.

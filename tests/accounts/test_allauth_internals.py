@@ -8,6 +8,7 @@ import inspect
 
 import pytest
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal import stagekit
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
 from allauth.core import context, ratelimit
 from allauth.core.internal import ratelimit as ratelimit_core
@@ -28,6 +29,9 @@ CALLED = {
     (ratelimit_core, "get_rates"): ["app", "action"],
     (ratelimit_core, "get_cache_key"): ["request", "app", "action", "rate", "key"],
     (ratelimit_core, "apply_rate"): ["history", "now", "rate", "dry_run"],
+    (stagekit, "unstash_login"): ["request", "peek"],
+    (stagekit, "get_pending_stage"): ["request"],
+    (stagekit, "stash_login"): ["request", "login"],
 }
 
 

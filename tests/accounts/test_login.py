@@ -17,14 +17,14 @@ def test_it_signs_in_with_email_or_username_in_any_case(client, user, login):
 def test_a_wrong_password_is_a_form_error_that_names_no_field(client, user):
     response = client.post("/accounts/login/", {"login": "alice", "password": "wrong-password"})
     assert response.status_code == 200
-    assert "The username and/or password you specified are not correct." in response.content.decode()
+    assert "That username and password do not match an account." in response.content.decode()
     assert SESSION_KEY not in client.session
 
 
 def test_an_unknown_account_gets_the_same_error(client, db):
     response = client.post("/accounts/login/", {"login": "nobody@example.com", "password": "wrong-password"})
     assert response.status_code == 200
-    assert "The email address and/or password you specified are not correct." in response.content.decode()
+    assert "That email address and password do not match an account." in response.content.decode()
 
 
 def test_repeated_failures_are_rate_limited(client, user):
@@ -41,7 +41,7 @@ def test_a_deactivated_user_cannot_sign_in(client, user):
     response = client.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD}, follow=True)
     assert SESSION_KEY not in client.session
     assert response.redirect_chain == [("/accounts/inactive/", 302)]
-    assert "This account is inactive." in response.content.decode()
+    assert "This account is deactivated" in response.content.decode()
 
 
 def test_signing_out_takes_a_post(client, user):

@@ -51,12 +51,14 @@ def test_three_wrong_codes_kill_the_code(client, committing, user):
     assert response.status_code == 302, "the dead code sends the user back to request a new one"
 
 
-def test_a_wrong_code_is_a_form_error(client, committing, user):
+def test_a_wrong_code_is_a_form_error_that_says_how_many_tries_are_left(client, committing, user):
     request_code(client, committing)
     code = code_in(last_mail_to("alice@example.com"))
-    response = enter(client, "000000" if code != "000000" else "111111")
+    wrong = "000000" if code != "000000" else "111111"
+    response = enter(client, wrong)
     assert response.status_code == 200
-    assert "Incorrect code." in response.content.decode()
+    assert "That code is not right. 2 tries left." in response.content.decode()
+    assert "That code is not right. 1 try left." in enter(client, wrong).content.decode()
     assert SESSION_KEY not in client.session
 
 

@@ -26,7 +26,7 @@ def test_it_creates_an_unverified_local_user_with_a_profile_and_mails_a_link(cli
     assert Profile.objects.filter(user=user).count() == 1
     assert EmailAddress.objects.get(user=user).verified is False
     message = last_mail_to("bob@example.com")
-    assert "Confirm" in message.subject
+    assert "confirm your email address" in message.subject
     assert link_in(message, "/accounts/confirm-email/")
     assert "/accounts/confirm-email/" in html_body(message)
 

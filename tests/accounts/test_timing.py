@@ -56,5 +56,5 @@ def test_a_portal_sign_up_with_a_taken_email_hashes_once_and_mails_once_like_a_f
 
     assert portal_sign_up(client, committing, "bob@example.com", "bob") == 1
     assert len(mail.outbox) == 1
-    assert "Confirm" in last_mail_to("bob@example.com").subject
+    assert "confirm your email address" in last_mail_to("bob@example.com").subject
     assert User.objects.filter(email__in=["alice@example.com", "bob@example.com"]).count() == 2

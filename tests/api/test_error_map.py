@@ -23,6 +23,7 @@ STATUSES = {
     account_errors.RefreshTokenNotYours: 403,
     account_errors.InvalidCredentials: 401,
     account_errors.TooManyLoginAttempts: 429,
+    account_errors.TooManyAddressChanges: 429,
     account_errors.InvalidIdToken: 401,
     account_errors.WrongPassword: 403,
     account_errors.AccountDisabled: 403,
