@@ -3,7 +3,8 @@ from django.test import Client, override_settings
 
 pytestmark = pytest.mark.django_db
 
-BILLING_NOTICE = "Billing is not configured on this server"
+OPERATOR_NOTICE = "billing is not configured; payments are off"
+CUSTOMER_NOTICE = "Paid plans are not available yet."
 
 
 def test_the_home_page_renders_the_shell_without_queries(client, django_assert_num_queries):
@@ -26,13 +27,34 @@ def test_the_home_page_for_a_signed_in_user_costs_two_queries(client, user, djan
 
 
 @override_settings(STRIPE_SECRET_KEY="")
-def test_every_page_says_when_billing_is_not_configured(client):
-    assert BILLING_NOTICE in client.get("/").content.decode()
+def test_it_tells_staff_on_every_page_that_billing_is_not_configured(client, staff):
+    client.force_login(staff)
+    for path in ("/", "/accounts/profile/", "/billing/pricing/"):
+        assert OPERATOR_NOTICE in client.get(path).content.decode()
+
+
+@override_settings(STRIPE_SECRET_KEY="")
+def test_it_spares_customers_the_operator_notice_and_says_paid_plans_are_not_available_where_it_matters(
+    client, user
+):
+    assert OPERATOR_NOTICE not in client.get("/").content.decode()
+    client.force_login(user)
+    for path in ("/", "/accounts/profile/", "/billing/history/"):
+        html = client.get(path).content.decode()
+        assert OPERATOR_NOTICE not in html
+        assert CUSTOMER_NOTICE not in html
+    for path in ("/billing/pricing/", "/billing/subscription/"):
+        html = client.get(path).content.decode()
+        assert OPERATOR_NOTICE not in html
+        assert CUSTOMER_NOTICE in html
 
 
 @override_settings(STRIPE_SECRET_KEY="sk_test_configured")
-def test_the_billing_notice_is_gone_once_stripe_is_configured(client):
-    assert BILLING_NOTICE not in client.get("/").content.decode()
+def test_the_billing_notices_are_gone_once_stripe_is_configured(client, staff):
+    client.force_login(staff)
+    html = client.get("/billing/pricing/").content.decode()
+    assert OPERATOR_NOTICE not in html
+    assert CUSTOMER_NOTICE not in html
 
 
 def test_staff_see_the_admin_link_and_others_do_not(client, user, staff):
