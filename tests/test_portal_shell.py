@@ -98,3 +98,49 @@ def test_a_form_posted_without_a_csrf_token_is_a_styled_403(csrf_client):
     response = csrf_client.post("/admin/login/", {"username": "x", "password": "y"})
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
+
+
+# --- issue 15 item 11: the addresses a visitor's browser or fingers try ---------------------------
+
+
+def test_it_answers_favicon_ico_with_the_icon(client):
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"] == "/static/img/favicon.ico"
+    assert "max-age=86400" in response["Cache-Control"]
+    with open(finders.find("img/favicon.ico"), "rb") as icon:
+        assert icon.read(4) == b"\x00\x00\x01\x00"  # an ICO header (served in Chromium: tests/e2e/test_shell.py)
+
+
+def test_every_page_links_its_icon(client):
+    html = client.get("/").content.decode()
+    assert '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">' in html
+
+
+def test_the_footer_links_a_status_page_in_words_not_the_monitoring_json(client, django_assert_num_queries):
+    assert 'href="/status/">Service status</a>' in client.get("/").content.decode()
+    response = client.get("/status/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "Everything is working." in html
+    assert "Email delivery" in html
+    assert "unavailable (" not in html  # no error text or service kinds for the public
+
+
+@pytest.mark.parametrize("path", ["/pricing/", "/billing/", "/pricing"])
+def test_it_sends_guessed_pricing_addresses_to_the_pricing_page(client, path):
+    response = client.get(path, follow=True)
+    assert response.redirect_chain[-1] == ("/billing/pricing/", 302)
+    assert response.status_code == 200
+
+
+@pytest.mark.urls("tests.urls")
+def test_the_500_page_quotes_the_request_id_for_support():
+    client = Client(raise_request_exception=False)
+    response = client.get("/test/explode", headers={"X-Request-ID": "req-4711-abcdef"})
+    assert response.status_code == 500
+    assert response["X-Request-ID"] == "req-4711-abcdef"
+    assert '<code class="request-id">req-4711-abcdef</code>' in response.content.decode()

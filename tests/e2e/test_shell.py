@@ -59,3 +59,45 @@ def test_it_shows_nobody_a_billing_notice_once_stripe_is_configured(page, browse
     page.goto("/billing/pricing/")
     assert page.locator(".operator-bar").count() == 0
     assert page.get_by_text(CUSTOMER_NOTICE).count() == 0
+
+
+# --- item 11: no 404 for the icon, a status page in words, guessed addresses, a 500 to quote --------
+
+
+def test_it_loads_every_page_without_a_failed_request_and_with_an_icon(page, browser_context, live_server):
+    failed = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    sign_in(browser_context, live_server, free_user())
+    for path in ("/", "/billing/pricing/", "/billing/subscription/", "/accounts/profile/"):
+        page.goto(path)
+        page.wait_for_load_state("load")
+    icon = page.request.get(live_server.url + "/favicon.ico")
+    assert icon.status == 200
+    assert icon.headers["content-type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert failed == []
+
+
+def test_the_footer_status_link_opens_a_page_in_words(page, live_server, screenshot):
+    page.goto("/")
+    page.locator("footer").get_by_role("link", name="Service status").click()
+    page.wait_for_url(live_server.url + "/status/")
+    assert page.locator("h1").inner_text() == "Service status"
+    assert page.get_by_text("Everything is working.").is_visible()
+    screenshot("status")
+
+
+@pytest.mark.parametrize("path", ["/billing/", "/pricing/"])
+def test_guessed_billing_addresses_land_on_pricing(page, live_server, path):
+    page.goto(path)
+    assert page.url == live_server.url + "/billing/pricing/"
+    assert page.locator("h1").inner_text() == "Pricing"
+
+
+def test_the_500_page_shows_a_reference_to_quote(page, live_server, settings, screenshot):
+    settings.ROOT_URLCONF = "tests.urls"
+    response = page.goto("/test/explode")
+    assert response.status == 500
+    reference = page.locator("code.request-id").inner_text()
+    assert reference == response.headers["x-request-id"]
+    assert page.get_by_text("quote this reference").is_visible()
+    screenshot("500")
