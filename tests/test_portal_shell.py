@@ -144,3 +144,18 @@ def test_the_500_page_quotes_the_request_id_for_support():
     assert response.status_code == 500
     assert response["X-Request-ID"] == "req-4711-abcdef"
     assert '<code class="request-id">req-4711-abcdef</code>' in response.content.decode()
+
+
+# --- issue 15 item 8: flash messages keep list semantics; the live region is around the list ------
+
+
+def test_it_renders_flash_messages_as_a_plain_list_inside_a_status_region(client, user):
+    client.force_login(user)
+    html = client.get("/billing/reports/", follow=True).content.decode()
+    assert '<div class="messages" role="status">' in html
+    assert '<ul role="status"' not in html and 'class="messages" role="status">\n        <ul>' in html
+    assert '<li class="notice notice-info">This page is part of the Pro plan and above.</li>' in html
+
+
+def test_every_page_loads_the_portal_script_deferred(client):
+    assert '<script src="/static/js/gatehouse.js" defer></script>' in client.get("/").content.decode()

@@ -101,3 +101,41 @@ def test_the_500_page_shows_a_reference_to_quote(page, live_server, settings, sc
     assert reference == response.headers["x-request-id"]
     assert page.get_by_text("quote this reference").is_visible()
     screenshot("500")
+
+
+# --- item 8: messages are a list inside a status region; focus goes to the first invalid field ------
+
+
+def test_a_flash_message_is_a_list_item_of_a_plain_list_inside_a_status_region(page, browser_context, live_server):
+    sign_in(browser_context, live_server, free_user())
+    page.goto("/billing/reports/")
+    item = page.get_by_text("This page is part of the Pro plan and above.")
+    assert item.evaluate("(li) => [li.tagName, li.parentElement.tagName, li.parentElement.getAttribute('role')]") == [
+        "LI",
+        "UL",
+        None,
+    ]
+    assert item.evaluate("(li) => li.closest('[role=status]').className") == "messages"
+
+
+def test_after_a_failed_sign_up_the_focus_is_on_the_first_invalid_field(page, live_server, screenshot):
+    free_user("taken")
+    page.goto("/accounts/signup/")
+    page.locator('input[name="email"]').fill("someone.new@example.com")
+    page.locator('input[name="username"]').fill("taken")
+    page.locator('input[name="password1"]').fill("Corr3ct-Horse-Battery")
+    page.locator('input[name="password2"]').fill("Corr3ct-Horse-Battery")
+    page.locator('main form button[type="submit"]').first.click()
+    page.wait_for_selector('[aria-invalid="true"]')
+    assert page.evaluate("() => document.activeElement.name") == "username"
+    screenshot("signup-invalid-focus")
+
+
+def test_after_a_failed_sign_in_the_focus_is_on_the_error_summary(page, live_server):
+    free_user("gwen")
+    page.goto("/accounts/login/")
+    page.locator('input[name="login"]').fill("gwen")
+    page.locator('input[name="password"]').fill("not-the-password")
+    page.locator('main form button[type="submit"]').first.click()
+    page.wait_for_selector(".form-errors")
+    assert page.evaluate("() => document.activeElement.classList.contains('form-errors')")
