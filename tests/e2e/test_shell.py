@@ -139,3 +139,78 @@ def test_after_a_failed_sign_in_the_focus_is_on_the_error_summary(page, live_ser
     page.locator('main form button[type="submit"]').first.click()
     page.wait_for_selector(".form-errors")
     assert page.evaluate("() => document.activeElement.classList.contains('form-errors')")
+
+
+# --- item 9: on a phone the heading starts in the first screen; the account menu stays put ---------
+
+ACCOUNT_PAGES = [
+    "/accounts/profile/",
+    "/accounts/email/",
+    "/accounts/password/change/",
+    "/accounts/3rdparty/",
+    "/accounts/sessions/",
+]  # and /accounts/deactivate/, behind a fresh reauthentication
+
+
+def test_on_a_phone_the_header_is_one_line_and_the_heading_is_near_the_top(
+    phone, browser_context, live_server, screenshot
+):
+    sign_in(browser_context, live_server, free_user())
+    phone.goto("/billing/reports/")  # a gate: lands on pricing with a message above the heading
+    assert phone.locator(".site-header").bounding_box()["height"] <= 60
+    assert top_of(phone, "main h1") < 260
+    screenshot("phone-pricing-with-message")
+    for path in ACCOUNT_PAGES:
+        phone.goto(path)
+        assert phone.locator(".site-header").bounding_box()["height"] <= 60, path
+        assert top_of(phone, "main h1") < 320, path
+    screenshot("phone-sessions")
+
+
+def test_on_a_phone_the_menu_opens_and_its_links_work(phone, browser_context, live_server, screenshot):
+    sign_in(browser_context, live_server, free_user())
+    phone.goto("/")
+    menu_link = phone.locator(".nav-links").get_by_role("link", name="Subscription")
+    assert not menu_link.is_visible()
+    phone.get_by_text("Menu").click()
+    assert menu_link.is_visible()
+    screenshot("phone-menu-open")
+    menu_link.click()
+    phone.wait_for_url(live_server.url + "/billing/subscription/")
+    assert phone.locator("h1").inner_text() == "Your subscription"
+
+
+def test_on_a_desktop_the_nav_links_show_inline_without_a_menu_button(page, browser_context, live_server, screenshot):
+    sign_in(browser_context, live_server, free_user())
+    page.goto("/accounts/profile/")
+    assert not page.locator(".nav-menu-toggle").is_visible()
+    nav = page.locator(".nav-links")
+    for name in ("Home", "Pricing", "Subscription", "Account"):
+        assert nav.get_by_role("link", name=name).is_visible()
+    assert nav.get_by_role("button", name="Sign out").is_visible()
+    assert page.locator(".site-header").bounding_box()["height"] <= 70
+    page.keyboard.press("Tab")  # skip link
+    page.keyboard.press("Tab")  # brand
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Home"
+    screenshot("desktop-profile")
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_the_account_menu_is_in_the_same_place_on_every_account_page(
+    page, browser_context, live_server, size, screenshot
+):
+    from tests.e2e.shell import SIZES
+
+    page.set_viewport_size(SIZES[size])
+    sign_in(browser_context, live_server, free_user())
+    boxes = {}
+    for path in ACCOUNT_PAGES:
+        page.goto(path)
+        links = page.locator(".account-menu a")
+        assert links.count() == 6
+        boxes[path] = [links.nth(i).bounding_box() for i in range(6)]
+    first = boxes[ACCOUNT_PAGES[0]]
+    for path, placed in boxes.items():
+        assert placed == first, f"the account menu moved on {path}"
+    screenshot(f"{size}-sessions")
