@@ -214,3 +214,21 @@ def test_the_account_menu_is_in_the_same_place_on_every_account_page(
     for path, placed in boxes.items():
         assert placed == first, f"the account menu moved on {path}"
     screenshot(f"{size}-sessions")
+
+
+# --- item 12: the staff user `createsuperuser` makes signs in without a verification mail ----------
+
+
+def test_a_staff_user_from_createsuperuser_signs_in_and_reaches_the_admin(page, live_server, monkeypatch):
+    from django.core.management import call_command
+
+    from tests.factories import DEFAULT_PASSWORD
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", DEFAULT_PASSWORD)
+    call_command("createsuperuser", "--noinput", username="root", email="root@example.com", verbosity=0)
+    page.goto("/admin/")
+    page.locator('input[name="login"]').fill("root")
+    page.locator('input[name="password"]').fill(DEFAULT_PASSWORD)
+    page.locator('main form button[type="submit"]').first.click()
+    page.wait_for_url(live_server.url + "/admin/")
+    assert page.locator("#site-name").inner_text() == "Gatehouse administration"
