@@ -37,7 +37,7 @@ def test_it_shows_customers_no_operator_banner_and_says_paid_plans_are_not_avail
     for path in ("/billing/pricing/", "/billing/subscription/"):
         phone.goto(path)
         assert phone.locator(".operator-bar").count() == 0
-        assert phone.get_by_text(CUSTOMER_NOTICE).is_visible()
+        assert phone.locator(".notice", has_text=CUSTOMER_NOTICE).is_visible()
     screenshot("phone-subscription-unconfigured")
 
 
@@ -232,3 +232,81 @@ def test_a_staff_user_from_createsuperuser_signs_in_and_reaches_the_admin(page, 
     page.locator('main form button[type="submit"]').first.click()
     page.wait_for_url(live_server.url + "/admin/")
     assert page.locator("#site-name").inner_text() == "Gatehouse administration"
+
+
+# --- item 2: pricing as a customer reads it ------------------------------------------------------
+
+
+@pytest.fixture
+def plans_on_sale(fake_stripe_settings):
+    from billing.models import Plan
+    from tests.billing.fake_billing import ensure_demo_plans
+
+    ensure_demo_plans()
+    for code in ("pro-monthly", "business-monthly"):
+        Plan.objects.filter(code=code).update(stripe_product_id=f"prod_{code}", stripe_price_id=f"price_{code}")
+
+
+def card(page, name: str):
+    return page.locator("article.plan", has=page.get_by_role("heading", name=name, exact=True))
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_gated_page_sends_a_free_user_to_pricing_with_pro_highlighted(
+    page, browser_context, live_server, plans_on_sale, size, screenshot
+):
+    from tests.e2e.shell import SIZES
+
+    page.set_viewport_size(SIZES[size])
+    sign_in(browser_context, live_server, free_user())
+    page.goto("/billing/reports/")
+    assert page.url == live_server.url + "/billing/pricing/?needs=pro"
+    pro = card(page, "Pro")
+    assert "plan-highlighted" in pro.get_attribute("class")
+    assert pro.get_by_text("The page you tried to open is part of the Pro plan.").is_visible()
+    assert pro.locator(".price").inner_text() == "$19 / month"
+    assert card(page, "Free").locator(".price").inner_text() == "$0 forever"
+    # The current plan is outlined; every card has exactly one action.
+    free_border = card(page, "Free").evaluate("(node) => getComputedStyle(node).borderTopWidth")
+    assert free_border == "2px"
+    for name in ("Free", "Pro", "Business"):
+        actions = card(page, name).locator(".plan-action").locator("a, button")
+        assert actions.count() == 1, name
+        assert actions.first.is_visible()
+    assert card(page, "Pro").get_by_role("button", name="Subscribe to Pro").is_enabled()
+    assert not card(page, "Free").get_by_role("button").is_enabled()
+    if size == "phone":
+        assert top_of(page, "article.plan-highlighted") < 2 * PHONE["height"]
+    screenshot(f"{size}-pricing-gated")
+
+
+def test_without_billing_a_paid_card_shows_its_disabled_button_and_why(
+    page, browser_context, live_server, unconfigured, screenshot
+):
+    from tests.billing.fake_billing import ensure_demo_plans
+
+    ensure_demo_plans()
+    sign_in(browser_context, live_server, free_user())
+    page.goto("/billing/pricing/")
+    button = card(page, "Pro").get_by_role("button", name="Subscribe to Pro")
+    assert button.is_disabled()
+    assert button.get_attribute("aria-describedby") == "plan-pro-monthly-reason"
+    assert page.locator("#plan-pro-monthly-reason").inner_text() == "Paid plans are not available yet."
+    screenshot("desktop-pricing-unconfigured")
+
+
+def test_a_subscriber_sees_their_plan_marked_and_a_switch_on_the_others(
+    page, browser_context, live_server, plans_on_sale, screenshot
+):
+    from tests.e2e.shell import subscribe
+
+    user = free_user("paula")
+    subscribe(user, "pro-monthly")
+    sign_in(browser_context, live_server, user)
+    page.goto("/billing/pricing/")
+    pro = card(page, "Pro")
+    assert pro.get_by_text("Your current plan").is_visible()
+    assert pro.get_by_role("link", name="Manage your subscription").is_visible()
+    assert card(page, "Business").get_by_role("link", name="Switch to Business").is_visible()
+    assert card(page, "Free").get_by_role("link", name="Cancel Pro to move to Free").is_visible()
+    screenshot("desktop-pricing-subscriber")
