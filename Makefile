@@ -46,6 +46,7 @@ run: migrate
 	@echo ""
 	@echo "Gatehouse is starting on http://127.0.0.1:$(PORT)/"
 	@echo "To create a staff user, in another terminal: $(BIN)/python manage.py createsuperuser"
+	@echo "  (its email address is marked verified: sign in at http://127.0.0.1:$(PORT)/accounts/login/, then /admin/)"
 	@echo ""
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
