@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint lock migrate clean bench image-test messages
+.PHONY: run test install install-dev lint lock migrate clean bench image-test messages screenshots
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Gatehouse needs Python 3.11, found " + sys.version' 
@@ -50,11 +50,19 @@ run: migrate
 	@echo ""
 	@echo "Gatehouse is starting on http://127.0.0.1:$(PORT)/"
 	@echo "To create a staff user, in another terminal: $(BIN)/python manage.py createsuperuser"
+	@echo "  (its email address is marked verified: sign in at http://127.0.0.1:$(PORT)/accounts/login/, then /admin/)"
 	@echo ""
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# `make screenshots`: every page and state of the portal as full-page PNGs, desktop (1280x900) and phone
+# (390x844), with an index.html, in artifacts/screenshots/portal/. The app runs on the embedded default with a
+# throwaway SQLite database seeded by `manage.py seed_demo`; Debian's Chromium (/usr/bin/chromium) draws the pages.
+# `make screenshots ARGS=--readme` also redraws the README's pictures (docs/screenshots/).
+screenshots: install-dev
+	$(BIN)/python scripts/screenshots.py $(ARGS)
 
 # `make bench`: gunicorn + PostgreSQL (database gatehouse_bench on 127.0.0.1:5432, user postgres) + Redis
 # (127.0.0.1:6379/12), loaded with realistic data and driven by wrk; writes BENCHMARKS.md (bench/run.py).

@@ -38,9 +38,18 @@ class UserManager(DjangoUserManager):
         return user
 
     def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """Also marks the address verified: whoever runs `createsuperuser` holds the server, and
+        allauth's mandatory verification would otherwise stop the first staff sign-in at "verify your
+        email" with the link only in the console (or a mailbox that does not exist yet)."""
         with transaction.atomic(using=self.db):
             user = super().create_superuser(username, email, password, **extra_fields)
             Profile.objects.db_manager(self.db).for_user(user)
+            if user.email:
+                from allauth.account.models import EmailAddress
+
+                EmailAddress.objects.db_manager(self.db).update_or_create(
+                    user=user, email=user.email, defaults={"verified": True, "primary": True}
+                )
         return user
 
 

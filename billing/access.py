@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils import timezone
 from rest_framework.permissions import BasePermission
 
@@ -53,7 +55,8 @@ def tier_required(tier: str):
                 return redirect_to_login(request.get_full_path())
             if not has_access(request.user, tier):
                 messages.info(request, f"This page is part of the {Tier(tier).label} plan and above.")
-                return redirect("billing_pricing")
+                # The pricing page highlights the plan that opens it (?needs=<tier>).
+                return redirect(f"{reverse('billing_pricing')}?{urlencode({'needs': tier})}")
             return view(request, *args, **kwargs)
 
         return wrapper

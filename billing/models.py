@@ -3,7 +3,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from billing.money import format_money
+from billing.money import format_money, format_price
 
 
 class Tier(models.TextChoices):
@@ -81,6 +81,16 @@ class Plan(models.Model):
     @property
     def price_display(self) -> str:
         return format_money(self.price_cents, self.currency)
+
+    @property
+    def price_tag(self) -> str:
+        """The pricing page's "$19" ("$0" for a free plan)."""
+        return format_price(self.price_cents, self.currency)
+
+    @property
+    def per_interval(self) -> str:
+        """ "/ month", or "forever" for a free plan (it never renews or bills)."""
+        return f"/ {self.interval}" if self.price_cents else "forever"
 
 
 class ReconciliationRun(models.Model):

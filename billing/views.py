@@ -75,11 +75,11 @@ def _explain_portal(request):
 
 @require_GET
 def pricing(request):
-    current = access_subscription(request.user)
     plans = list(Plan.objects.active())
     if request.GET.get("checkout") == "canceled":
         messages.info(request, "Checkout was canceled: nothing was charged.")
-    return render(request, "billing/pricing.html", {"plans": plans, "current": current})
+    cards = selectors.pricing_cards(request.user, plans, needs=request.GET.get("needs", ""))
+    return render(request, "billing/pricing.html", {"cards": cards})
 
 
 @login_required

@@ -150,3 +150,16 @@ def ready(checks: dict) -> JsonResponse:
 def healthy(checks: dict) -> JsonResponse:
     """The full report: 200 "ok" when every check passes, else 503 "unavailable"."""
     return _answer("ok" if all(check["ok"] for check in checks.values()) else "unavailable", checks)
+
+
+# What each check means to a customer, in the order the status page lists them.
+PUBLIC_NAMES = {
+    "database": "Accounts, sign-in and subscriptions",
+    "cache": "Sessions and page speed",
+    "broker": "Email delivery",
+}
+
+
+def public_status(checks: dict) -> list[dict]:
+    """The checks as the status page shows them: a name and whether it works; never an error text."""
+    return [{"name": name, "ok": checks[key]["ok"]} for key, name in PUBLIC_NAMES.items()]

@@ -1,6 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config import views
 
@@ -18,6 +19,11 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path("readyz", views.readyz, name="readyz"),
     path("healthz", views.healthz, name="healthz"),
+    path("status/", views.status, name="status"),
+    path("favicon.ico", views.favicon, name="favicon"),
+    # Addresses people type or guess: the plans are at /billing/pricing/.
+    path("pricing/", RedirectView.as_view(pattern_name="billing_pricing", query_string=True)),
+    path("billing/", RedirectView.as_view(pattern_name="billing_pricing", query_string=True)),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/billing/", include("billing.api_urls")),

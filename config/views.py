@@ -1,7 +1,8 @@
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.views import defaults
-from django.views.decorators.cache import never_cache
+from django.template import loader
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_safe
 
 from config import error_responses, health
@@ -36,6 +37,22 @@ def healthz(request):
     return health.healthy(health.check_all())
 
 
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """Browsers and feed readers ask for /favicon.ico whatever the page links: point them at the icon
+    in static files (its hashed name in production)."""
+    return HttpResponseRedirect(static("img/favicon.ico"))
+
+
+@never_cache
+@require_GET
+def status(request):
+    """The footer's "Service status": the /healthz checks in words a customer reads, no internals."""
+    services = health.public_status(health.check_all())
+    return render(request, "status.html", {"services": services, "all_ok": all(s["ok"] for s in services)})
+
+
 def rate_limited(request, exception=None):
     """django-ratelimit's RATELIMIT_VIEW: a page that says so, with 429 (not its default 403)."""
     response = render(request, "429.html", status=429)
@@ -58,4 +75,7 @@ def server_error(request):
         return error_responses.service_unavailable(request, error)
     if error_responses.is_api(request):
         return error_responses.api_error(500)
-    return defaults.server_error(request)
+    # No request context: whatever failed may be what a context processor needs. The id is the one
+    # on the request log line and in the X-Request-ID header, so support can find what happened.
+    html = loader.render_to_string("500.html", {"request_id": getattr(request, "request_id", "")})
+    return HttpResponse(html, status=500)

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
+from config.urls import handler404, handler500  # noqa: F401 - Django reads them from ROOT_URLCONF
 from config.urls import urlpatterns as project_urlpatterns
 
 

@@ -91,3 +91,27 @@ def test_names_come_from_the_profile():
     user.profile.save()
     assert user.get_full_name() == "Ada Lovelace"
     assert user.get_short_name() == "Ada"
+
+
+def test_the_createsuperuser_command_makes_a_staff_user_whose_address_is_verified(monkeypatch, client):
+    from allauth.account.models import EmailAddress
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", DEFAULT_PASSWORD)
+    call_command("createsuperuser", "--noinput", username="boss", email="boss@example.com", verbosity=0)
+    address = EmailAddress.objects.get(user__username="boss")
+    assert (address.email, address.verified, address.primary) == ("boss@example.com", True, True)
+    # So the first sign-in goes straight in, not to "verify your email".
+    response = client.post("/accounts/login/", {"login": "boss", "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/profile/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_make_run_says_the_staff_user_can_sign_in_right_away():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    printed = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert "manage.py createsuperuser" in printed
+    assert "its email address is marked verified: sign in at http://127.0.0.1:8000/accounts/login/" in printed

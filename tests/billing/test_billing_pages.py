@@ -162,7 +162,7 @@ def test_the_reports_page_stays_shut_for_free_users(client, user, fake):
 
     response = client.get("/billing/reports/", follow=True)
 
-    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert response.redirect_chain == [("/billing/pricing/?needs=pro", 302)]
     html = response.content.decode()
     assert "This page is part of the Pro plan and above." in html
     assert 'href="/billing/reports/"' not in html  # no nav link either
@@ -183,7 +183,7 @@ def test_the_reports_page_stays_shut_without_current_access(client, user, fake, 
     response = client.get("/billing/reports/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/billing/pricing/"
+    assert response["Location"] == "/billing/pricing/?needs=pro"
 
 
 def test_one_users_subscription_does_not_open_the_page_for_another(client, user, fake):

@@ -20,10 +20,11 @@ def test_pricing_lists_the_active_plans_for_everyone(client, django_assert_num_q
     html = response.content.decode()
     assert response.status_code == 200
     assert "Pro" in html
-    assert "19.00 USD" in html
+    assert '<p class="price">$19 <span class="per">/ month</span></p>' in html
     assert "Business" not in html
-    assert "Billing is not configured on this server" in html
-    assert "Not on sale until billing is configured." in html
+    assert "Paid plans are not available yet." in html
+    assert "Billing is not configured on this server" not in html  # the operator's words, for staff only
+    assert html.count("Paid plans are not available yet.") == 2  # the page's notice and the Pro card's reason
 
 
 def test_subscribing_says_billing_is_not_configured(client, user):
@@ -67,7 +68,7 @@ def test_the_payment_portal_without_a_customer_explains(client, user):
 def test_the_gated_page_sends_free_users_to_pricing(client, user):
     client.force_login(user)
     response = client.get("/billing/reports/", follow=True)
-    assert response.redirect_chain == [("/billing/pricing/", 302)]
+    assert response.redirect_chain == [("/billing/pricing/?needs=pro", 302)]
     assert "This page is part of the Pro plan and above." in response.content.decode()
 
 

@@ -60,7 +60,7 @@ def test_pricing_to_checkout_to_the_new_plan(page, live_server, screenshot, fake
 
     page.goto("/billing/pricing/")
     assert page.locator("h1").inner_text() == "Pricing"
-    assert page.get_by_text("19.00 USD").count() == 1
+    assert page.locator(".price", has_text="$19 / month").count() == 1
     screenshot("pricing")
 
     visited = []
