@@ -7,8 +7,8 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils import timezone
+from django.utils.http import urlencode
 from rest_framework.permissions import BasePermission
 
 from billing.models import TIER_RANK, Subscription, Tier

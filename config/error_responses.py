@@ -35,7 +35,8 @@ def service_unavailable(request, error: Exception) -> HttpResponse:
     if is_api(request):
         response = JsonResponse({"detail": UNAVAILABLE_DETAIL}, status=503)
     else:
-        response = HttpResponse(loader.render_to_string("503.html", {"request_id": getattr(request, "request_id", "")}), status=503)
+        context = {"request_id": getattr(request, "request_id", "")}
+        response = HttpResponse(loader.render_to_string("503.html", context), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     note_error(request, error)
     # The request log line says it (config.logging); Django's would repeat it with a traceback.

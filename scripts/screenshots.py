@@ -39,7 +39,7 @@ README_SHOTS = {("pricing-free", "desktop"): "pricing.png", ("subscription-past-
 README_SHOTS[("profile", "desktop")] = "profile.png"
 README_SCALE = 0.5
 # Every demo user's password, given to seed_demo.
-DEMO_PASSWORD = "demo-screenshots-1234"
+DEMO_PASSWORD = "demo-screenshots-1234"  # noqa: S105 - a throwaway demo database
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _embedded_default_env(folder: Path) -> dict:
 
 
 def _manage(env: dict, *command: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *command], env=env, cwd=ROOT, check=True)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *command], env=env, cwd=ROOT, check=True)  # noqa: S603 - our own manage.py
 
 
 class _server:
@@ -168,14 +168,14 @@ class _server:
             port = probe.getsockname()[1]
         command = [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"]
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)  # noqa: S603 - our own server
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
-                urllib.request.urlopen(f"{base_url}/livez", timeout=1).close()
+                urllib.request.urlopen(f"{base_url}/livez", timeout=1).close()  # noqa: S310 - http on loopback
                 return base_url
             except OSError:
                 time.sleep(0.2)

@@ -34,9 +34,7 @@ def test_it_tells_staff_on_every_page_that_billing_is_not_configured(client, sta
 
 
 @override_settings(STRIPE_SECRET_KEY="")
-def test_it_spares_customers_the_operator_notice_and_says_paid_plans_are_not_available_where_it_matters(
-    client, user
-):
+def test_it_spares_customers_the_operator_notice_and_says_paid_plans_are_not_available_where_it_matters(client, user):
     assert OPERATOR_NOTICE not in client.get("/").content.decode()
     client.force_login(user)
     for path in ("/", "/accounts/profile/", "/billing/history/"):
@@ -153,7 +151,8 @@ def test_it_renders_flash_messages_as_a_plain_list_inside_a_status_region(client
     client.force_login(user)
     html = client.get("/billing/reports/", follow=True).content.decode()
     assert '<div class="messages" role="status">' in html
-    assert '<ul role="status"' not in html and 'class="messages" role="status">\n        <ul>' in html
+    assert '<ul role="status"' not in html
+    assert 'class="messages" role="status">\n        <ul>' in html
     assert '<li class="notice notice-info">This page is part of the Pro plan and above.</li>' in html
 
 

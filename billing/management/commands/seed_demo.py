@@ -29,7 +29,7 @@ from djstripe.models import Customer, Invoice
 from accounts.models import Profile
 from billing.models import Plan, Subscription, SubscriptionStatus
 
-DEMO_PASSWORD = "demo-password-1234"
+DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - the demo accounts' published password
 DAY = timedelta(days=1)
 # Who gets a Pro subscription, in which state, and how the period stands today.
 SUBSCRIBERS = {
