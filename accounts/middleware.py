@@ -6,12 +6,16 @@ Redis round trip, no query), so pages keep their pinned query counts.
 """
 
 import hashlib
+import logging
 
 from allauth.usersessions.models import UserSession
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
 
 ACTIVITY_RESOLUTION_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 
 class SessionActivityMiddleware:
@@ -20,10 +24,15 @@ class SessionActivityMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if response.status_code >= 500:  # an outage page: the database may be the thing that is down
+            return response
         session = getattr(request, "session", None)
         user = getattr(request, "user", None)
-        if session is not None and session.session_key and user is not None and user.is_authenticated:
-            self.record(session.session_key, user.pk)
+        try:
+            if session is not None and session.session_key and user is not None and user.is_authenticated:
+                self.record(session.session_key, user.pk)
+        except DatabaseError:  # the page is served; "last active" can wait for the next request
+            logger.warning("session activity not recorded: database unavailable")
         return response
 
     @staticmethod

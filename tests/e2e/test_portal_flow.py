@@ -46,6 +46,21 @@ def submit(form) -> None:
     button.first.click()
 
 
+def sign_out(page, screenshot) -> None:
+    from playwright.sync_api import expect
+
+    logout_form = page.locator('form[method="post" i][action="/accounts/logout/"]')
+    if logout_form.count() == 0:
+        # No sign-out button on this page: allauth's GET page asks to confirm with a POST.
+        page.goto("/accounts/logout/")
+        assert urlsplit(page.url).path == "/accounts/logout/"
+        logout_form = page.locator('form[method="post" i][action="/accounts/logout/"]')
+        expect(logout_form).to_have_count(1)
+        screenshot("logout-confirm")
+    submit(logout_form.first)
+    page.wait_for_url(path_is("/"))
+
+
 def wait_for_mail(count: int, timeout: float = 10.0):
     """The newest mail, once the outbox holds `count` messages (sent from the live server's thread)."""
     deadline = time.monotonic() + timeout
@@ -76,7 +91,8 @@ def test_sign_up_verify_sign_in_edit_profile_sign_out_and_sign_in_by_code(page, 
 
     # Mandatory verification: no session yet, a "check your mail" page instead.
     page.wait_for_url(path_is("/accounts/confirm-email/"))
-    expect(body).to_contain_text(re.compile(r"verif", re.IGNORECASE))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    expect(body).to_contain_text(EMAIL)
     screenshot("verification-sent")
     user = User.objects.get(username=USERNAME)
     assert user.email == EMAIL
@@ -101,10 +117,14 @@ def test_sign_up_verify_sign_in_edit_profile_sign_out_and_sign_in_by_code(page, 
     expect(confirm_form).to_have_count(1)
     submit(confirm_form)
 
-    page.wait_for_url(path_is("/accounts/login/"))
+    # Confirming signs the person in (same browser, within allauth's login-on-confirmation window).
+    page.wait_for_url(path_is("/accounts/profile/"))
     assert user.emailaddress_set.get(email=EMAIL).verified is True
+    expect(body).to_contain_text(USERNAME)
+    sign_out(page, screenshot)
 
     # --- Sign in with email and password --------------------------------------------------
+    page.goto("/accounts/login/")
     form = form_with(page, "password")
     expect(form.locator('input[name="login"]')).to_be_visible()
     screenshot("login")
@@ -143,17 +163,7 @@ def test_sign_up_verify_sign_in_edit_profile_sign_out_and_sign_in_by_code(page, 
     )
 
     # --- Sign out -------------------------------------------------------------------------
-    logout_form = page.locator('form[method="post" i][action="/accounts/logout/"]')
-    if logout_form.count() == 0:
-        # No sign-out button on this page: allauth's GET page asks to confirm with a POST.
-        page.goto("/accounts/logout/")
-        assert urlsplit(page.url).path == "/accounts/logout/"
-        logout_form = page.locator('form[method="post" i][action="/accounts/logout/"]')
-        expect(logout_form).to_have_count(1)
-        screenshot("logout-confirm")
-    submit(logout_form.first)
-
-    page.wait_for_url(path_is("/"))
+    sign_out(page, screenshot)
     expect(body).not_to_contain_text(USERNAME)
     screenshot("signed-out")
     page.goto("/accounts/profile/")
