@@ -41,7 +41,13 @@ messages:
 	msgfmt --check -o locale/en/LC_MESSAGES/django.mo locale/en/LC_MESSAGES/django.po
 
 install: $(VENV)/.installed-runtime
-install-dev: $(VENV)/.installed-dev
+# JavaScript test tools (axe-core for the accessibility sweep) from the npm registry, pinned in package-lock.json,
+# loaded by the browser tests from node_modules/, never from a CDN.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install-dev: $(VENV)/.installed-dev node_modules/.installed
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
