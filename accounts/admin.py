@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db import models
+from django.utils.html import format_html
 
 from accounts.exceptions import DeactivationRefused
 from accounts.models import Profile, User
@@ -11,9 +12,16 @@ from accounts.services import deactivate_account
 class ProfileInline(admin.StackedInline):
     model = Profile
     can_delete = False
-    fields = ("first_name", "last_name", "image_url", "created_at", "updated_at")
-    readonly_fields = ("created_at", "updated_at")
+    fields = ("first_name", "last_name", "image_url", "uploaded_picture", "created_at", "updated_at")
+    readonly_fields = ("uploaded_picture", "created_at", "updated_at")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="uploaded picture")
+    def uploaded_picture(self, profile):
+        # A link, not a file input: pictures are only stored through accounts.pictures (re-encoded).
+        if not profile.picture:
+            return "-"
+        return format_html('<a href="{}">{}</a>', profile.picture_path, profile.picture.name)
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.core.cache import cache
 
+from accounts import pictures
 from accounts.models import Profile
 
 
@@ -70,11 +71,36 @@ class ChangePendingAddressForm(forms.Form):
 
 
 class ProfileForm(forms.ModelForm):
-    image_url = forms.URLField(label="Image URL", required=False, max_length=500, assume_scheme="https")
+    """Names and, optionally, a new picture; the picture is checked by decoding it (accounts.pictures)."""
+
+    picture = forms.FileField(
+        label="New picture",
+        required=False,
+        widget=forms.FileInput(attrs={"accept": pictures.ACCEPT_ATTRIBUTE}),
+    )
 
     class Meta:
         model = Profile
-        fields = ("first_name", "last_name", "image_url")
+        fields = ("first_name", "last_name")
+        labels = {"first_name": "First name", "last_name": "Last name"}
+        widgets = {
+            "first_name": forms.TextInput(attrs={"autocomplete": "given-name"}),
+            "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["picture"].help_text = (
+            f"PNG, JPEG, WebP or GIF, up to {pictures.describe_limit()}. "
+            f"It is cropped to a square from the middle and shown at up to {pictures.SIZE} pixels."
+        )
+
+    def clean_picture(self) -> bytes | None:
+        """The re-encoded picture (bytes), or None when no file was chosen."""
+        upload = self.cleaned_data.get("picture")
+        if not upload:
+            return None
+        return pictures.normalize(upload)
 
 
 class DeactivateAccountForm(forms.Form):

@@ -1,10 +1,13 @@
 import unicodedata
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models, transaction
 from django.db.models.functions import Lower
+
+from accounts import pictures
 
 
 def normalize_email(email: str | None) -> str:
@@ -115,7 +118,10 @@ class Profile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
+    # An external picture: the avatar of a Google/GitHub sign-up, or a URL an API client set.
     image_url = models.URLField("image URL", max_length=500, blank=True)
+    # An uploaded picture (accounts.pictures): re-encoded, content-addressed; wins over image_url.
+    picture = models.FileField("picture", upload_to="pictures/", max_length=100, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,8 +131,15 @@ class Profile(models.Model):
         return f"Profile of {self.user}"
 
     @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
+    def picture_path(self) -> str:
+        """The uploaded picture's URL path on this site ("" without one)."""
+        return pictures.url_path(self.picture.name) if self.picture else ""
+
+    def avatar_url(self) -> str:
+        """The picture as an absolute URL for API clients: the uploaded one (on SITE_URL, the
+        public base mail links use too), else the external one; "" without a picture."""
+        path = self.picture_path
+        return settings.SITE_URL + path if path else self.image_url
 
 
 class TokenFamily(models.Model):

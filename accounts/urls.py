@@ -1,9 +1,11 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from accounts import views
 
 urlpatterns = [
     path("profile/", views.profile, name="accounts_profile"),
+    path("profile/picture/remove/", views.remove_picture, name="accounts_remove_picture"),
+    re_path(r"^pictures/(?P<digest>[0-9a-f]{40})\.webp$", views.picture, name="accounts_picture"),
     path("deactivate/", views.deactivate, name="accounts_deactivate"),
     path("sessions/<int:session_id>/sign-out/", views.end_session, name="accounts_end_session"),
     # allauth's "check your email" page, ours (same URL and name, listed before allauth's urls).

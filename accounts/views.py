@@ -1,26 +1,99 @@
 from allauth.account import app_settings as allauth_settings
 from allauth.account.decorators import reauthentication_required
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponseNotModified
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts import deactivation, services
+from accounts import deactivation, pictures, services
 from accounts.exceptions import DeactivationRefused, TooManyAddressChanges
 from accounts.forms import ChangePendingAddressForm, DeactivateAccountForm, ProfileForm
+from accounts.models import Profile
 from accounts.services import deactivate_account
 
 
+@csrf_exempt  # only so the upload handler can be set before CsrfViewMiddleware reads the body
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request):
-    form = ProfileForm(request.POST if request.method == "POST" else None, instance=request.user.profile)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, "Your profile has been saved.")
-        return redirect("accounts_profile")
-    return render(request, "accounts/profile.html", {"form": form})
+    # Must be set before anything reads request.POST/FILES; the CSRF check follows in _profile.
+    request.upload_handlers = [pictures.PictureUploadHandler(request)]
+    return _profile(request)
+
+
+@csrf_protect
+def _profile(request):
+    profile = request.user.profile
+    bound = request.method == "POST"
+    form = ProfileForm(request.POST if bound else None, request.FILES if bound else None, instance=profile)
+    status = 200
+    if bound and form.is_valid():
+        picture = form.cleaned_data["picture"]
+        try:
+            if picture is not None:
+                pictures.replace(profile, picture)
+        except pictures.StorageUnavailable:
+            form.add_error("picture", "We cannot save pictures right now. Your names were not saved either: try again later.")
+            status = 503
+        else:
+            form.save()
+            messages.success(request, "Your new picture and profile are saved." if picture else "Your profile is saved.")
+            return redirect("accounts_profile")
+    elif bound:
+        status = 422
+    context = {
+        "form": form,
+        "profile": profile,
+        "picture_url": profile.picture_path or "",
+        "external_picture": bool(profile.image_url) and not profile.picture,
+        "support_email": settings.SUPPORT_EMAIL,
+    }
+    return render(request, "accounts/profile.html", context, status=status)
+
+
+@login_required
+@require_POST
+def remove_picture(request):
+    profile = request.user.profile
+    if profile.picture or profile.image_url:
+        pictures.remove(profile)
+        messages.success(request, "Your picture is removed.")
+    else:
+        messages.info(request, "You had no picture.")
+    return redirect("accounts_profile")
+
+
+@require_safe
+def picture(request, digest: str):
+    """One profile picture, streamed from storage (whitenoise serves static files only).
+
+    Public like an avatar (API clients load it without a session), but only while a profile of
+    an active account points at it: a replaced, removed or deactivated person's picture is a 404
+    even if its file is still on disk. The URL is content-addressed, so it is cached for a year.
+    """
+    name = f"{pictures.FOLDER}/{digest}.webp"
+    if not Profile.objects.filter(picture=name, user__is_active=True).exists():
+        raise Http404("No such picture.")
+    etag = f'"{digest}"'
+    cache_control = "public, max-age=31536000, immutable"
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponseNotModified()
+    else:
+        try:
+            stream = default_storage.open(name, "rb")
+        except FileNotFoundError:
+            raise Http404("No such picture.") from None
+        response = FileResponse(stream, content_type=pictures.CONTENT_TYPE)
+        response["Content-Disposition"] = "inline"
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @login_required

@@ -1,5 +1,7 @@
 """Test settings: only what must be fixed at import time differs from config.settings."""
 
+import tempfile
+
 from config.settings import *  # noqa: F403
 from config.settings import LOGGING, PASSWORD_HASHERS, SOCIALACCOUNT_PROVIDERS
 
@@ -19,3 +21,6 @@ SOCIALACCOUNT_PROVIDERS = {
     provider: {**config, "APPS": [{"client_id": f"test-{provider}-id", "secret": f"test-{provider}-secret", "key": ""}]}
     for provider, config in SOCIALACCOUNT_PROVIDERS.items()
 }
+
+# Uploaded pictures go to a throwaway folder per test process, never the checkout's media/.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="gatehouse-test-media-")

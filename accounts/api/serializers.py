@@ -12,9 +12,17 @@ class NormalizedEmailField(serializers.EmailField):
 
 
 class ProfileSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField(
+        help_text="The picture: the absolute URL of the one uploaded in the portal, else the URL an "
+        "app or a Google/GitHub sign-up set; empty without one."
+    )
+
     class Meta:
         model = Profile
         fields = ("first_name", "last_name", "image_url")
+
+    def get_image_url(self, profile) -> str:
+        return profile.avatar_url()
 
 
 class UserSerializer(serializers.ModelSerializer):

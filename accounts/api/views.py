@@ -5,6 +5,7 @@ from urllib.parse import urlencode, urlsplit
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
 from django.contrib.auth import logout
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,7 +15,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services, tokens
+from accounts import pictures, services, tokens
 from accounts.api.permissions import IsVerified
 from accounts.api.schema import raises
 from accounts.api.serializers import (
@@ -159,9 +160,15 @@ class MeView(APIView):
     def patch(self, request):
         data = _valid(ProfileInput, request)
         profile = request.user.profile
-        for field, value in data.items():
-            setattr(profile, field, value)
-        profile.save()
+        image_url = data.pop("image_url", None)
+        with transaction.atomic():
+            for field, value in data.items():
+                setattr(profile, field, value)
+            profile.save()
+            # Sending back the URL GET returned keeps the uploaded picture; any other value
+            # (or "") is the app's own choice and replaces it.
+            if image_url is not None and image_url != profile.avatar_url():
+                pictures.set_external_url(profile, image_url)
         return Response(UserSerializer(request.user).data)
 
 

@@ -56,21 +56,17 @@ def test_the_sessions_page_lists_each_session_with_one_query_per_session(user, m
     assert response.content.decode().count('<li class="row">') == 2
 
 
-def test_the_profile_form_saves_names_and_image(member, user):
-    response = member.post(
-        "/accounts/profile/",
-        {"first_name": "Ada", "last_name": "Lovelace", "image_url": "https://img.example.com/ada.png"},
-    )
+def test_the_profile_form_saves_names(member, user):
+    response = member.post("/accounts/profile/", {"first_name": "Ada", "last_name": "Lovelace"})
     assert response.status_code == 302
     user.profile.refresh_from_db()
     assert (user.profile.first_name, user.profile.last_name) == ("Ada", "Lovelace")
-    assert user.profile.image_url == "https://img.example.com/ada.png"
 
 
-def test_the_profile_form_refuses_a_bad_image_url(member, user):
-    response = member.post("/accounts/profile/", {"first_name": "Ada", "image_url": "javascript:alert(1)"})
-    assert response.status_code == 200
-    assert "Enter a valid URL." in response.content.decode()
+def test_the_profile_form_refuses_a_too_long_name(member, user):
+    response = member.post("/accounts/profile/", {"first_name": "A" * 151})
+    assert response.status_code == 422
+    assert "Ensure this value has at most 150 characters" in response.content.decode()
     user.profile.refresh_from_db()
     assert user.profile.first_name == ""
 
