@@ -83,6 +83,15 @@ RUN DJANGO_ENV=production \
     && test -f /app/staticfiles/staticfiles.json \
     && python -m compileall -q /app
 
+# Uploaded profile pictures (MEDIA_ROOT's production default): the one place the app writes to
+# disk, so it must be a volume (docker-compose.yml mounts one; Kubernetes: a PersistentVolumeClaim
+# shared by every web pod, or a ReadWriteMany one). Made here, owned by the app's uid and group 0
+# and group-writable, so a fresh named volume copies that ownership and any uid in group 0 writes.
+RUN mkdir -p /var/lib/gatehouse/media \
+    && chown app:0 /var/lib/gatehouse/media \
+    && chmod 2775 /var/lib/gatehouse/media
+VOLUME ["/var/lib/gatehouse/media"]
+
 USER app
 
 # Docker sends SIGTERM; gunicorn (graceful_timeout 30 s) and Celery's warm shutdown then finish

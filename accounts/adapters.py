@@ -50,6 +50,14 @@ class SignupRaceLost(ImmediateHttpResponse):
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def can_delete_email(self, email_address) -> bool:
+        """Never the primary address. allauth lets the last one go when usernames sign in too,
+        which leaves an account no reset, notice or receipt can reach; the page offers no
+        "Remove" on the primary row, and this refuses a hand-made POST as well."""
+        if email_address.pk and email_address.primary:
+            return False
+        return super().can_delete_email(email_address)
+
     def send_mail(self, template_prefix, email, context):
         # Same context allauth builds; only the sending moves to a task.
         request = allauth_internals.current_request()
