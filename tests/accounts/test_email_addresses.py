@@ -36,7 +36,7 @@ def actions(row: str) -> list[str]:
 def test_each_row_shows_its_state_and_only_its_own_actions(member, addresses):
     page = member.get("/accounts/email/").content.decode()
     by_address = rows(page)
-    assert list(by_address) == ["alice.new@example.com", "alice.work@example.com", "alice@example.com"]
+    assert list(by_address) == ["alice@example.com", "alice.new@example.com", "alice.work@example.com"]
     primary, work, new = by_address["alice@example.com"], by_address["alice.work@example.com"], by_address["alice.new@example.com"]
     assert "Primary" in primary and "Verified" in primary
     assert actions(primary) == []

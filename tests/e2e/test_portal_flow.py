@@ -4,12 +4,14 @@ Forms are found by the `name` of their inputs and buttons by `type=submit`, neve
 classes, so restyling the templates does not break the test.
 """
 
+import io
 import re
 import time
 from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
+from PIL import Image
 
 from accounts.models import User
 
@@ -22,7 +24,11 @@ USERNAME = "e2ewalker"
 PASSWORD = "Corr3ct-Horse-Battery"
 FIRST_NAME = "Ada"
 LAST_NAME = "Lovelace-Byron"
-IMAGE_URL = "https://images.example.com/avatars/ada.png"
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (40, 110, 200)).save(out, format="PNG")
+    return out.getvalue()
 
 CONFIRM_LINK = re.compile(r"https?://\S+?/accounts/confirm-email/[^/\s]+/")
 LOGIN_CODE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
@@ -136,31 +142,34 @@ def test_sign_up_verify_sign_in_edit_profile_sign_out_and_sign_in_by_code(page, 
     expect(body).to_contain_text(EMAIL)
     expect(body).to_contain_text(USERNAME)
 
-    # --- Edit the profile -----------------------------------------------------------------
-    form = form_with(page, "image_url")
-    for name in ("first_name", "last_name", "image_url"):
+    # --- Edit the profile: names and an uploaded picture ----------------------------------
+    form = form_with(page, "picture")
+    for name in ("first_name", "last_name"):
         expect(form.locator(f'input[name="{name}"]')).to_have_value("")
+    expect(page.locator(".profile-username")).to_have_text(USERNAME)
+    expect(page.locator("img.avatar")).to_have_count(0)
     screenshot("profile-before")
     form.locator('input[name="first_name"]').fill(FIRST_NAME)
     form.locator('input[name="last_name"]').fill(LAST_NAME)
-    form.locator('input[name="image_url"]').fill(IMAGE_URL)
+    form.locator('input[name="picture"]').set_input_files(
+        {"name": "ada.png", "mimeType": "image/png", "buffer": png_bytes()}
+    )
     submit(form)
 
     page.wait_for_url(path_is("/accounts/profile/"))
-    expect(body).to_contain_text("Your profile has been saved.")
+    expect(body).to_contain_text("Your new picture and profile are saved.")
     page.reload()
     assert urlsplit(page.url).path == "/accounts/profile/"
-    form = form_with(page, "image_url")
+    form = form_with(page, "picture")
     expect(form.locator('input[name="first_name"]')).to_have_value(FIRST_NAME)
     expect(form.locator('input[name="last_name"]')).to_have_value(LAST_NAME)
-    expect(form.locator('input[name="image_url"]')).to_have_value(IMAGE_URL)
+    preview = page.locator("img.avatar")
+    expect(preview).to_be_visible()
+    assert preview.evaluate("img => img.complete && img.naturalWidth") == 512
     screenshot("profile-after")
     user.profile.refresh_from_db()
-    assert (user.profile.first_name, user.profile.last_name, user.profile.image_url) == (
-        FIRST_NAME,
-        LAST_NAME,
-        IMAGE_URL,
-    )
+    assert (user.profile.first_name, user.profile.last_name) == (FIRST_NAME, LAST_NAME)
+    assert user.profile.picture.name.endswith(".webp")
 
     # --- Sign out -------------------------------------------------------------------------
     sign_out(page, screenshot)
@@ -192,6 +201,6 @@ def test_sign_up_verify_sign_in_edit_profile_sign_out_and_sign_in_by_code(page, 
     page.wait_for_url(path_is("/accounts/profile/"))
     expect(body).to_contain_text(EMAIL)
     expect(body).to_contain_text(USERNAME)
-    form = form_with(page, "image_url")
+    form = form_with(page, "picture")
     expect(form.locator('input[name="first_name"]')).to_have_value(FIRST_NAME)
     screenshot("signed-in-by-code")
