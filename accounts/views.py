@@ -38,11 +38,15 @@ def _profile(request):
             if picture is not None:
                 pictures.replace(profile, picture)
         except pictures.StorageUnavailable:
-            form.add_error("picture", "We cannot save pictures right now. Your names were not saved either: try again later.")
+            form.add_error(
+                "picture", "We cannot save pictures right now. Your names were not saved either: try again later."
+            )
             status = 503
         else:
             form.save()
-            messages.success(request, "Your new picture and profile are saved." if picture else "Your profile is saved.")
+            messages.success(
+                request, "Your new picture and profile are saved." if picture else "Your profile is saved."
+            )
             return redirect("accounts_profile")
     elif bound:
         status = 422

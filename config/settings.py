@@ -430,15 +430,15 @@ STORAGES = {
     },
 }
 # --- Uploaded files (profile pictures) ----------------------------------------------------
-# Django's default storage writes under MEDIA_ROOT. The production image's root is read-only, so
-# there it must be a writable volume shared by every web container (the production default,
-# /var/lib/gatehouse/media, is where docker-compose.yml mounts one; the image creates it writable). Whitenoise serves static files only: pictures are streamed by
-# accounts.views.picture under content-addressed URLs (immutable, nosniff), so no MEDIA_URL route
-# or web-server alias is needed, in `make run` or production.
+# Django's default storage writes under MEDIA_ROOT. The production image's root is read-only,
+# so there it must be a writable volume shared by every web container: the production default,
+# /var/lib/gatehouse/media, is a VOLUME of the image and where docker-compose.yml mounts one.
+# Whitenoise serves static files only: accounts.views.picture streams pictures at
+# content-addressed URLs (immutable, nosniff), in `make run` and in production alike, so there
+# is no MEDIA_URL route and no web-server alias.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default="/var/lib/gatehouse/media" if PRODUCTION else str(BASE_DIR / "media"))
-MEDIA_URL = "/media/"
-# Uploads above this size are written to a temporary file instead of memory; the picture form
-# refuses anything above PROFILE_PICTURE_MAX_BYTES anyway.
+# The largest picture accepted; uploads are kept in memory up to this size, never in a temporary
+# file (accounts.pictures.PictureUploadHandler), and refused by size beyond it.
 PROFILE_PICTURE_MAX_BYTES = env.int("PROFILE_PICTURE_MAX_BYTES", default=5 * 1024 * 1024)
 
 # collectstatic keeps only the hashed copies (the manifest's names) in production: the unhashed

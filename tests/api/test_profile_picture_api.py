@@ -55,7 +55,9 @@ def test_patching_back_the_same_url_keeps_the_uploaded_picture(signed_in_api, us
     assert (user.profile.first_name, user.profile.picture_path) == ("Grace", path)
 
 
-def test_an_external_url_from_the_app_replaces_the_uploaded_picture(signed_in_api, user, django_capture_on_commit_callbacks):
+def test_an_external_url_from_the_app_replaces_the_uploaded_picture(
+    signed_in_api, user, django_capture_on_commit_callbacks
+):
     path = upload_in_portal(user)
     with django_capture_on_commit_callbacks(execute=True):
         response = signed_in_api.patch("/api/me", {"image_url": "https://img.example.com/new.png"}, format="json")

@@ -25,10 +25,12 @@ PASSWORD = "Corr3ct-Horse-Battery"
 FIRST_NAME = "Ada"
 LAST_NAME = "Lovelace-Byron"
 
+
 def png_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (640, 480), (40, 110, 200)).save(out, format="PNG")
     return out.getvalue()
+
 
 CONFIRM_LINK = re.compile(r"https?://\S+?/accounts/confirm-email/[^/\s]+/")
 LOGIN_CODE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)

@@ -89,7 +89,11 @@ def test_each_email_row_has_only_its_own_actions_and_they_work(page, live_server
     expect(page.get_by_role("heading", name="Email addresses")).to_be_visible()
     expect(page.get_by_role("radio")).to_have_count(0)
 
-    primary, work, new = row(page, "ravi@example.com"), row(page, "ravi.work@example.com"), row(page, "ravi.new@example.com")
+    primary, work, new = (
+        row(page, "ravi@example.com"),
+        row(page, "ravi.work@example.com"),
+        row(page, "ravi.new@example.com"),
+    )
     expect(primary.get_by_role("button")).to_have_count(0)
     expect(primary.get_by_text("Primary", exact=True)).to_be_visible()
     expect(work.get_by_role("button")).to_have_text(["Make primary", "Remove"])
