@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_ratelimit.decorators import ratelimit
 
 from accounts import deactivation, pictures, services
 from accounts.exceptions import DeactivationRefused, TooManyAddressChanges
@@ -17,9 +18,16 @@ from accounts.models import Profile
 from accounts.services import deactivate_account
 
 
+def _profile_rate(group, request) -> str:
+    return settings.PROFILE_RATE_LIMIT
+
+
 @csrf_exempt  # only so the upload handler can be set before CsrfViewMiddleware reads the body
 @login_required
 @require_http_methods(["GET", "POST"])
+# Each picture is decoded (up to 40 megapixels): saves are limited per person, counted before the
+# body is read; past the limit the shared 429 page (RATELIMIT_VIEW).
+@ratelimit(key="user", rate=_profile_rate, method="POST", block=True)
 def profile(request):
     # Must be set before anything reads request.POST/FILES; the CSRF check follows in _profile.
     request.upload_handlers = [pictures.PictureUploadHandler(request)]

@@ -440,6 +440,8 @@ MEDIA_ROOT = env.str("MEDIA_ROOT", default="/var/lib/gatehouse/media" if PRODUCT
 # The largest picture accepted; uploads are kept in memory up to this size, never in a temporary
 # file (accounts.pictures.PictureUploadHandler), and refused by size beyond it.
 PROFILE_PICTURE_MAX_BYTES = env.int("PROFILE_PICTURE_MAX_BYTES", default=5 * 1024 * 1024)
+# Profile saves (each may decode a picture) per person, django-ratelimit's format.
+PROFILE_RATE_LIMIT = env.str("PROFILE_RATE_LIMIT", default="10/m")
 
 # collectstatic keeps only the hashed copies (the manifest's names) in production: the unhashed
 # copies are never referenced by {% static %} and were ~16 MB of the image.

@@ -273,3 +273,12 @@ def test_the_upload_form_keeps_its_csrf_check(user):
     assert response.status_code == 403
     user.profile.refresh_from_db()
     assert user.profile.first_name == ""
+
+
+def test_saves_are_rate_limited_per_person(member, settings):
+    settings.PROFILE_RATE_LIMIT = "2/m"
+    for _ in range(2):
+        assert post_picture(member, image_bytes(size=(64, 64))).status_code == 302
+    response = post_picture(member, image_bytes(size=(64, 64)))
+    assert response.status_code == 429
+    assert member.get("/accounts/profile/").status_code == 200  # reading the page is not limited
