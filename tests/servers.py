@@ -213,6 +213,9 @@ class Nginx:
             f"    {kind}_temp_path {self.dir / kind};\n"
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
+        # Request bodies (a picture upload) stay in memory: pytest's base temp folder is private
+        # to its owner, so workers running as nobody cannot reach the client_body temp path.
+        temp_paths += "    client_body_buffer_size 8m;\n"
         main = (
             "daemon off;\nworker_processes 1;\n"
             f"pid {self.dir / 'nginx.pid'};\nerror_log {self.dir / 'error.log'} warn;\n"

@@ -115,6 +115,8 @@ def site(tmp_path_factory, django_db_setup, django_db_blocker, fake_stripe_serve
         "PYTHONPATH": str(tmp),
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "GATEHOUSE_TEST_STATIC_ROOT": str(tmp / "static"),
+        # One media folder for both, as the README's recipe says (a shared volume).
+        "MEDIA_ROOT": str(tmp / "media"),
         "DJANGO_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": HOST,
@@ -389,3 +391,45 @@ def test_no_document_suggests_scaling_beat():
             if re.search(r"--scale\s+beat|beat\s*=\s*(N|[2-9])", line):
                 # Only as a warning ("Never `--scale beat=N`"), never as advice.
                 assert re.search(r"\b(never|not|don't)\b", line, re.IGNORECASE), (document.name, line)
+
+
+def test_a_picture_over_nginxs_default_body_limit_uploads_and_every_instance_serves_it(proxy, backends, member):
+    import io
+    import os
+
+    from PIL import Image
+
+    browser = Client(proxy, "127.0.0.3")
+    assert sign_in(browser, "carol", DEFAULT_PASSWORD).status == 302
+    page = browser.request("GET", "/accounts/profile/")
+    # Noise does not compress: a PNG of about 2 MB, over the server's 1 MB client_max_body_size.
+    out = io.BytesIO()
+    Image.frombytes("RGB", (820, 820), os.urandom(820 * 820 * 3)).save(out, format="PNG", compress_level=0)
+    picture = out.getvalue()
+    assert len(picture) > 1024 * 1024
+    boundary = "gatehouse-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
+            f'{csrf_token(page.text)}\r\n--{boundary}\r\nContent-Disposition: form-data; name="first_name"'
+            f'\r\n\r\nCarol\r\n--{boundary}\r\nContent-Disposition: form-data; name="picture"; '
+            f'filename="noise.png"\r\nContent-Type: image/png\r\n\r\n'
+        ).encode()
+        + picture
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    saved = browser.request(
+        "POST",
+        "/accounts/profile/",
+        body=body,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Referer": "http://127.0.0.1/accounts/profile/",
+        },
+    )
+    assert saved.status == 302, (saved.status, saved.text[-2000:])
+    src = re.search(r'<img class="avatar" src="([^"]+)"', browser.request("GET", "/accounts/profile/").text)
+    assert src, "no picture on the profile page"
+    answers = [browser.request("GET", src.group(1)) for _ in range(4)]
+    assert {upstream(answer) for answer in answers} == backends
+    assert {(answer.status, answer.headers["Content-Type"]) for answer in answers} == {(200, "image/webp")}
