@@ -4,10 +4,12 @@ with no serious or critical violation on our own templates.
 axe-core is the npm package from the local install (node_modules/axe-core, pinned in
 package-lock.json), never a CDN. The Content-Security-Policy refuses inline scripts, so
 ``page.add_script_tag`` (an inline <script>) cannot load it; ``page.evaluate`` runs its source over
-the DevTools protocol, which the policy does not govern (test_axe_runs_under_our_policy pins both).
+the DevTools protocol, which the policy does not govern: each visitor's browser context has it as an
+init script, in every document before the page's own scripts (test_axe_runs_under_our_policy pins it).
 
-One browser and one live server for the module; each visitor (signed out, free, Pro, past due,
-cancelling, staff...) is one browser context signed in once and reused by its pages. The cast is
+One browser, one browser context and one live server for the module; each visitor (signed out,
+free, Pro, past due, cancelling, staff...) is signed in once, and its session cookie is put in the
+context when its pages come. The cast is
 committed outside any test transaction (the live server sees only committed rows) and the database
 flushed back to its migrated state when the module ends.
 
@@ -383,7 +385,8 @@ def site(django_db_setup, django_db_blocker, fake_stripe_server):
     """The live server (this module's own: pytest-django's would flush the cast after each test),
     billing pointed at the fake Stripe, and the cast; the database reset when the module ends."""
     with django_db_blocker.unblock():
-        _reset_database()
+        if User.objects.exists():  # left by an interrupted run (--reuse-db keeps the database)
+            _reset_database()
         server = LiveServer("localhost")
         server._live_server_modified_settings.enable()
         billing = override_settings(
@@ -404,44 +407,44 @@ def site(django_db_setup, django_db_blocker, fake_stripe_server):
 
 
 class Visitors:
-    """One browser context per visitor, signed in once, before any test's transaction (the session
-    rows must be committed: the cache that also holds them is cleared before each test)."""
+    """One browser context and page for the whole sweep; each visitor's session is made once,
+    before any test's transaction (the rows must be committed: the cache that also holds sessions
+    is cleared before each test), and put into the context's cookies when that visitor's turn comes.
+    Signed out, the cookies are cleared before every page."""
 
     def __init__(self, browser, server, cast):
-        self.browser, self.server, self.cast = browser, server, cast
-        self.pages = {}
-        for visitor in dict.fromkeys(spec.visitor for spec in PAGES):
-            self._open(visitor)
+        self.server, self.cast = server, cast
+        self.sessions = {}
+        for visitor in dict.fromkeys(spec.visitor for spec in PAGES if spec.visitor):
+            client = Client()
+            client.force_login(cast[visitor])
+            self.sessions[visitor] = client.cookies[settings.SESSION_COOKIE_NAME].value
+        self.context = browser.new_context(base_url=server.url, viewport=SIZES["desktop"], locale="en-US")
+        self.context.set_default_timeout(10_000)
+        self.context.set_default_navigation_timeout(15_000)
+        # axe in every document, before the page's own scripts (an init script goes over the
+        # DevTools protocol, which the page's policy does not govern).
+        self.context.add_init_script(path=str(AXE))
+        self.page = self.context.new_page()
+        self.page.last_document = None
+        self.page.on("response", self._remember)
+        self.current = None
 
-    def _open(self, visitor: str):
-        if visitor not in self.pages:
-            context = self.browser.new_context(base_url=self.server.url, viewport=SIZES["desktop"], locale="en-US")
-            context.set_default_timeout(10_000)
-            context.set_default_navigation_timeout(15_000)
-            if visitor:
-                client = Client()
-                client.force_login(self.cast[visitor])
-                cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-                context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": self.server.url}])
-            page = context.new_page()
-            page.last_document = None
-
-            def remember(response, page=page):
-                if response.request.resource_type == "document" and response.frame == page.main_frame:
-                    page.last_document = response
-
-            page.on("response", remember)
-            self.pages[visitor] = page
+    def _remember(self, response):
+        if response.request.resource_type == "document" and response.frame == self.page.main_frame:
+            self.page.last_document = response
 
     def page_for(self, visitor: str):
-        page = self.pages[visitor]
-        if not visitor:
-            page.context.clear_cookies()
-        return page
+        if visitor != self.current or not visitor:
+            self.context.clear_cookies()
+            if visitor:
+                cookie = {"name": settings.SESSION_COOKIE_NAME, "value": self.sessions[visitor], "url": self.server.url}
+                self.context.add_cookies([cookie])
+            self.current = visitor
+        return self.page
 
     def close(self):
-        for page in self.pages.values():
-            page.context.close()
+        self.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -473,7 +476,7 @@ def axe_source() -> str:
 
 
 def run_axe(page) -> dict:
-    page.evaluate(axe_source())
+    """axe over the page as it is now (the visitors' contexts load axe into every document)."""
     return page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
 
 
@@ -532,16 +535,26 @@ def _refuse(*args, **kwargs):
     raise OperationalError('connection to server at "127.0.0.1", port 1 failed: Connection refused')
 
 
-def test_axe_runs_under_our_policy_from_the_local_install(visitors):
-    """The policy refuses axe as an inline script tag; evaluated over the DevTools protocol it runs."""
-    page = visitors.page_for("")
-    response = page.goto("/accounts/login/")
-    assert "script-src 'self'" in response.headers["content-security-policy"]
-    with pytest.raises(Exception, match="(?i)refused|content security policy|failed"):
-        page.add_script_tag(content=axe_source())
-    assert page.evaluate("() => typeof window.axe") == "undefined"
-    run_axe(page)
-    assert page.evaluate("() => axe.version") == AXE_VERSION
+def test_axe_runs_under_our_policy_from_the_local_install(browser, site):
+    """The policy refuses axe as an inline script tag; given over the DevTools protocol (evaluated,
+    or as the init script the visitors' contexts use) it runs."""
+    server, _ = site
+    context = browser.new_context(base_url=server.url)
+    try:
+        page = context.new_page()
+        response = page.goto("/accounts/login/")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        with pytest.raises(Exception, match="(?i)refused|content security policy|failed"):
+            page.add_script_tag(content=axe_source())
+        assert page.evaluate("() => typeof window.axe") == "undefined"
+        page.evaluate(axe_source())
+        assert page.evaluate("() => axe.version") == AXE_VERSION
+        context.add_init_script(path=str(AXE))
+        page.reload()
+        assert page.evaluate("() => axe.version") == AXE_VERSION
+        assert run_axe(page)["violations"] == []
+    finally:
+        context.close()
 
 
 def test_the_sweep_finds_a_violation_when_there_is_one(visitors):
@@ -554,7 +567,6 @@ def test_the_sweep_finds_a_violation_when_there_is_one(visitors):
 
 
 def rules_violated(page, rules: list[str]) -> dict:
-    page.evaluate(axe_source())
     results = page.evaluate("(rules) => axe.run(document, {runOnly: {type: 'rule', values: rules}})", rules)
     return {violation["id"]: [node["target"] for node in violation["nodes"]] for violation in results["violations"]}
 
