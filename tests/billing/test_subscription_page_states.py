@@ -26,6 +26,19 @@ def card_text(client) -> str:
     return response.content.decode().split("<h1>", 1)[1]
 
 
+# --- money ----------------------------------------------------------------------------------------------
+
+
+def test_a_subscriber_reads_prices_as_on_the_pricing_page_not_currency_codes(story):
+    story.checkout()
+
+    html = card_text(story.client)
+
+    assert "<dt>Price</dt><dd>$19 / month</dd>" in html
+    assert '?plan=business-monthly">Business</a> · $99 / month</li>' in html
+    assert "USD" not in html
+
+
 # --- after the end ---------------------------------------------------------------------------------------
 
 
@@ -153,7 +166,7 @@ def test_a_past_due_subscriber_gets_a_link_to_pay_the_failed_invoice(story, fake
         html = card_text(story.client)
 
     invoice = failure.invoice
-    assert f'<a class="button" href="{invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
+    assert f'<a class="button" href="{invoice["hosted_invoice_url"]}">Pay this invoice ($19)</a>' in html
     assert f"Stripe tries again on {long_date(invoice['next_payment_attempt'])}." in html
     assert "Renews on" not in html  # it renews only once that invoice is paid
     assert "Period ends" in html
@@ -175,7 +188,7 @@ def test_an_unpaid_first_payment_links_to_its_invoice_and_says_the_plan_has_not_
     html = card_text(story.client)
 
     assert "The first payment has not gone through, so this plan has not started." in html
-    assert f'href="{done.invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
+    assert f'href="{done.invoice["hosted_invoice_url"]}">Pay this invoice ($19)</a>' in html
     assert "Renews on" not in html
     assert "Access ends" not in html
 

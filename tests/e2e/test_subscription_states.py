@@ -100,7 +100,7 @@ def test_a_subscribers_page_says_one_true_state_at_each_step(
     failure = fake.fail_payment(done.subscription["id"])
     assert set(post_signed(live_server, endpoint, failure.events)) == {200}
     page.goto("/billing/subscription/")
-    pay = page.get_by_role("link", name="Pay this invoice (19.00 USD)")
+    pay = page.get_by_role("link", name="Pay this invoice ($19)")
     assert pay.get_attribute("href") == failure.invoice["hosted_invoice_url"]
     assert "Your last payment failed." in card(page)
     both_sizes("past-due")
