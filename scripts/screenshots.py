@@ -119,7 +119,7 @@ VISITORS = [
             Shot("password-change", "/accounts/password/change/"),
             Shot("sessions", "/accounts/sessions/"),
             Shot("connected-accounts", "/accounts/3rdparty/"),
-            Shot("deactivate-confirm", "/accounts/deactivate/", caption="Deactivate, free plan"),
+            Shot("deactivate-confirm", "/accounts/deactivate/", then="reauthenticate", caption="Deactivate, free plan"),
             Shot("reauthenticate", "/accounts/reauthenticate/"),
             Shot("sign-out", "/accounts/logout/"),
         ],
@@ -131,14 +131,24 @@ VISITORS = [
             Shot("subscription-pro", "/billing/subscription/"),
             Shot("billing-history", "/billing/history/"),
             Shot("pro-reports", "/billing/reports/", caption="The Pro-only page"),
-            Shot("deactivate-confirm-pro", "/accounts/deactivate/", caption="Deactivate, with a subscription"),
+            Shot(
+                "deactivate-confirm-pro",
+                "/accounts/deactivate/",
+                then="reauthenticate",
+                caption="Deactivate, with a subscription",
+            ),
         ],
     ),
     Visitor(
         "late",
         [
             Shot("subscription-past-due", "/billing/subscription/"),
-            Shot("deactivate-confirm-past-due", "/accounts/deactivate/", caption="Deactivate, payment past due"),
+            Shot(
+                "deactivate-confirm-past-due",
+                "/accounts/deactivate/",
+                then="reauthenticate",
+                caption="Deactivate, payment past due",
+            ),
         ],
     ),
     Visitor("leaving", [Shot("subscription-canceled-at-period-end", "/billing/subscription/")]),
@@ -319,7 +329,14 @@ def _take(page, shot: Shot, out: Path) -> None:
 
 
 def _send_form(page, form: str, size: str) -> None:
-    """The pages a form leads to: 'check your email' after a reset request or a sign-up, the code's page."""
+    """The pages a form leads to: 'check your email' after a reset request or a sign-up, the code's page;
+    the page behind the password asked again (deactivate), once it is asked (not again within minutes)."""
+    if form == "reauthenticate":
+        if "/accounts/reauthenticate/" in page.url:
+            page.locator('input[name="password"]').fill(DEMO_PASSWORD)
+            page.locator('main form[method="post"] button[type="submit"]').first.click()
+            page.wait_for_url(lambda url: "/accounts/reauthenticate/" not in url)
+        return
     if form in ("reset", "code"):
         page.locator('input[name="email"]').fill("free@example.com")
     else:

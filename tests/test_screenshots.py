@@ -166,6 +166,8 @@ def test_every_demo_state_has_its_pages():
     assert logins == {"", "free", "pro", "late", "leaving", "staff"}
     deactivate = {shot.name for shot in SHOTS if shot.path == reverse("accounts_deactivate")}
     assert deactivate == {"deactivate-confirm", "deactivate-confirm-pro", "deactivate-confirm-past-due"}
+    # The page asks for the password again first: without it the picture is the password form, three times.
+    assert {shot.then for shot in SHOTS if shot.name in deactivate} == {"reauthenticate"}
 
 
 def test_readme_pictures_are_shots():
