@@ -12,13 +12,15 @@ deactivating and canceling later could lose the cancel and keep charging someone
 
 from contextlib import suppress
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from djstripe.models import Customer
 
 from billing import stripe_gateway as gateway
 from billing.exceptions import StripeRejected
 from billing.lifecycle import record_stripe_answer
 from billing.models import ENDED_STATUSES, Subscription
+from billing.money import format_price
+from billing.selectors import OWING_STATUSES, invoice_to_pay
 
 
 def chargeable_subscriptions(user):
@@ -26,14 +28,18 @@ def chargeable_subscriptions(user):
     return Subscription.objects.filter(user=user).exclude(status__in=ENDED_STATUSES).select_related("plan")
 
 
+FREE_PLAN_NOTE = "You are on the free plan: there is no subscription to end, and you will not be charged."
+
+
 class CancelSubscriptionsOnDeactivation:
     def describe(self, user) -> list[str]:
-        return [
-            f"Your {row.plan.name} plan is canceled at once: you will not be charged again,"
-            " and the rest of the current period is not refunded."
-            for row in chargeable_subscriptions(user)
-            if row.duplicate_of_id is None  # a duplicate is refunded in full by billing.duplicates
-        ]
+        """What happens to the person's plan, said on the page before they confirm: the free plan's
+        one line, or per subscription what canceling now means, an unpaid invoice included."""
+        rows = list(chargeable_subscriptions(user))
+        if not rows:
+            return [FREE_PLAN_NOTE]
+        # A duplicate is refunded in full by billing.duplicates: nothing to say about it here.
+        return [_note(row) for row in rows if row.duplicate_of_id is None]
 
     def settle(self, user) -> None:
         rows = list(chargeable_subscriptions(user).values_list("stripe_subscription_id", "stripe_customer_id"))
@@ -48,6 +54,27 @@ class CancelSubscriptionsOnDeactivation:
             # No "subscription ended, subscribe again" mail: the deactivation mail says what happened.
             read_at = timezone.now()  # before Stripe is asked: its answer is news from after this
             record_stripe_answer(cancel_now(stripe_subscription_id), read_at=read_at, notify=False)
+
+
+def _note(row: Subscription) -> str:
+    if row.status in OWING_STATUSES:
+        # Canceling stops Stripe's automatic collection of the customer's finalized invoices.
+        owed = invoice_to_pay(row)
+        amount = f" of {format_price(owed['amount_due'], owed['currency'])}" if owed else ""
+        return (
+            f"Your {row.plan.name} plan is canceled at once: you will not be charged again,"
+            f" and Stripe stops trying to collect the unpaid invoice{amount}."
+        )
+    if row.cancel_at_period_end and row.current_period_end:
+        until = formats.date_format(row.current_period_end, "j F Y")
+        return (
+            f"Your {row.plan.name} plan, already set to end on {until}, ends at once:"
+            " the days left until then are not refunded."
+        )
+    return (
+        f"Your {row.plan.name} plan is canceled at once: you will not be charged again,"
+        " and the rest of the current period is not refunded."
+    )
 
 
 def _expire_open_checkouts(customer_id: str) -> None:

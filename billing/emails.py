@@ -11,7 +11,7 @@ from allauth.account.adapter import get_adapter
 
 from accounts.services import current_site
 from billing.models import Subscription
-from billing.money import format_money
+from billing.money import format_price
 from config.links import absolute_reverse
 from mail import outbox
 from mail.renderers import renderer
@@ -87,7 +87,7 @@ def subscription_renewed(subscription, *, invoice: dict) -> bool:
         "subscription_renewed",
         subscription,
         dedupe_key=f"renewed:{invoice['id']}",
-        amount=format_money(invoice["amount_paid"], invoice["currency"]),
+        amount=format_price(invoice["amount_paid"], invoice["currency"]),
         paid_until=_invoice_period_end(invoice) or subscription.current_period_end,
         invoice_url=invoice.get("hosted_invoice_url") or "",
     )
@@ -99,7 +99,7 @@ def payment_failed(subscription, *, invoice: dict) -> bool:
         "payment_failed",
         subscription,
         dedupe_key=f"payment_failed:{invoice['id']}:{invoice.get('attempt_count') or 0}",
-        amount=format_money(invoice["amount_due"], invoice["currency"]),
+        amount=format_price(invoice["amount_due"], invoice["currency"]),
         pay_url=invoice.get("hosted_invoice_url") or absolute_reverse("billing_subscription"),
         next_attempt=datetime.fromtimestamp(next_attempt, UTC) if next_attempt else None,
     )
@@ -110,7 +110,7 @@ def payment_action_required(subscription, *, invoice: dict) -> bool:
         "payment_action_required",
         subscription,
         dedupe_key=f"payment_action_required:{invoice['id']}:{invoice.get('attempt_count') or 0}",
-        amount=format_money(invoice["amount_due"], invoice["currency"]),
+        amount=format_price(invoice["amount_due"], invoice["currency"]),
         pay_url=invoice.get("hosted_invoice_url") or absolute_reverse("billing_subscription"),
     )
 
@@ -121,7 +121,7 @@ def duplicate_refunded(subscription, *, kept, refund_amount: int | None, currenc
         subscription,
         dedupe_key=f"duplicate_refunded:{subscription.stripe_subscription_id}",
         kept=kept,
-        refund=format_money(refund_amount, currency) if refund_amount else "",
+        refund=format_price(refund_amount, currency) if refund_amount else "",
     )
 
 

@@ -231,6 +231,19 @@ class Subscription(models.Model):
     def has_ended(self) -> bool:
         return self.status in ENDED_STATUSES
 
+    @property
+    def can_change_plan(self) -> bool:
+        """Only a subscription in good standing moves to another plan. Past due, Stripe is still
+        retrying the failed renewal: a change would add a prorated invoice on top of the open one
+        (charged to the card that just failed), so the customer pays that invoice or updates the
+        payment method first (PAY_BEFORE_CHANGING_PLAN)."""
+        return self.grants_access and self.status != SubscriptionStatus.PAST_DUE
+
+
+PAY_BEFORE_CHANGING_PLAN = (
+    "Your last payment failed: pay the open invoice or update your payment method first, then you can change plan."
+)
+
 
 class DuplicateRefund(models.Model):
     """The refund of a duplicate subscription's payment (billing.duplicates), as Stripe answered it.

@@ -14,7 +14,15 @@ from billing import stripe_gateway as gateway
 from billing.access import access_subscription
 from billing.exceptions import BillingError, StripeRejected
 from billing.lifecycle import stripe_time
-from billing.models import TIER_RANK, DuplicateRefund, Plan, Subscription, SubscriptionStatus, Tier
+from billing.models import (
+    PAY_BEFORE_CHANGING_PLAN,
+    TIER_RANK,
+    DuplicateRefund,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+    Tier,
+)
 
 # What the billing history page and payments/me show of an invoice, besides its ids and date.
 INVOICE_FIELDS = ("number", "amount_due", "currency", "status", "hosted_invoice_url", "invoice_pdf")
@@ -209,6 +217,8 @@ def _card(user, plan: Plan, current) -> PlanCard:
     if not plan.stripe_price_id:
         reason = "Not on sale yet: staff have not synced this plan to Stripe." if user.is_staff else "Not on sale yet."
         return PlanCard(plan, "none", label, reason=reason)
+    if current is not None and not current.can_change_plan:
+        return PlanCard(plan, "none", label, reason=PAY_BEFORE_CHANGING_PLAN)
     if current is not None:
         return PlanCard(plan, "switch", label)
     if not user.is_authenticated:

@@ -14,7 +14,7 @@ from billing import stripe_gateway as gateway
 from billing.access import access_subscription, forget_access
 from billing.exceptions import AlreadySubscribed, BillingError, BillingNotConfigured, BillingRuleError, NotFound
 from billing.locks import LockBusy, customer_lock
-from billing.models import Plan, Subscription
+from billing.models import PAY_BEFORE_CHANGING_PLAN, Plan, Subscription
 from billing.tasks import resolve_duplicate_subscription
 from config.links import absolute_reverse
 
@@ -127,12 +127,19 @@ def _current(user) -> Subscription:
     return subscription
 
 
+def _changeable(user) -> Subscription:
+    subscription = _current(user)
+    if not subscription.can_change_plan:
+        raise BillingRuleError(PAY_BEFORE_CHANGING_PLAN)
+    return subscription
+
+
 def _item_id(stripe_subscription) -> str:
     return stripe_subscription["items"]["data"][0]["id"]
 
 
 def preview_change(*, user, plan_code: str) -> dict:
-    subscription = _current(user)
+    subscription = _changeable(user)
     plan = purchasable_plan(plan_code)
     if plan.pk == subscription.plan_id:
         raise BillingRuleError("You are already on this plan.")
@@ -173,9 +180,9 @@ def change_plan(*, user, plan_code: str, proration_date: int | None = None) -> P
     Our access record changes with Stripe's answer (and again, idempotently, with the webhook).
     When the prorated payment fails, Stripe keeps the change as `pending_update` until the
     invoice (`latest_invoice`, expanded) is paid: the record keeps the old plan and the answer
-    carries that invoice's URL.
+    carries that invoice's URL. A past-due subscription pays first (Subscription.can_change_plan).
     """
-    subscription = _current(user)
+    subscription = _changeable(user)
     plan = purchasable_plan(plan_code)
     if plan.pk == subscription.plan_id:
         raise BillingRuleError("You are already on this plan.")

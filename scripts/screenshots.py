@@ -1,6 +1,6 @@
 """`make screenshots`: every page of the portal, in every state, as full-page PNGs at desktop and phone size.
 
-    .venv/bin/python scripts/screenshots.py [--out DIR] [--only GLOB ...] [--readme]
+    .venv/bin/python scripts/screenshots.py [--out DIR] [--only GLOB ...] [--readme [DIR]] [--database-url URL]
 
 Starts the app on the embedded default (`make run`'s configuration: SQLite, console email, tasks
 in-process, billing not configured) with a throwaway database in a temporary folder, seeded by
@@ -9,7 +9,13 @@ a free loopback port, and drives Debian's Chromium with Playwright, as the brows
 ``desktop-<name>.png`` (1280x900) and ``phone-<name>.png`` (390x844), full page, plus index.html
 showing each pair side by side, into artifacts/screenshots/portal/. ``--only pricing-*`` takes
 only the shots whose names match; ``--readme`` also rewrites the README's three pictures in
-docs/screenshots/ (shrunk by Chromium itself: no image library needed).
+docs/screenshots/ (or the folder given): half size, 256 colours, optimised by Pillow, each well
+under 150 KB. ``--database-url`` seeds and serves an already migrated, empty database instead of
+migrating a fresh SQLite file (tests/test_screenshots.py passes its own test database: migrating
+from nothing is most of a run's time).
+
+Every named URL of the portal is either shot here or listed in NOT_SHOWN with the reason
+(tests/test_screenshots.py holds the two lists against the URLconf).
 """
 
 import argparse
@@ -35,9 +41,13 @@ OUT = ROOT / "artifacts" / "screenshots" / "portal"
 README_PICTURES = ROOT / "docs" / "screenshots"
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 # The README's pictures: (shot, size) -> file in docs/screenshots/, and the scale they are shrunk to.
-README_SHOTS = {("pricing-free", "desktop"): "pricing.png", ("subscription-past-due", "phone"): "subscription.png"}
-README_SHOTS[("profile", "desktop")] = "profile.png"
+README_SHOTS = {
+    ("pricing-free", "desktop"): "pricing.png",
+    ("subscription-pro", "desktop"): "subscription-pro.png",
+    ("subscription-past-due", "phone"): "subscription-past-due-phone.png",
+}
 README_SCALE = 0.5
+README_COLOURS = 256
 # Every demo user's password, given to seed_demo.
 DEMO_PASSWORD = "demo-screenshots-1234"  # noqa: S105 - a throwaway demo database
 
@@ -49,6 +59,8 @@ class Shot:
     # What to do on the page before the picture (fill a form and send it), if anything.
     then: str = ""
     caption: str = ""
+    # The URL name the form leads to (a `then` shot pictures that page, not the form's).
+    lands_on: str = ""
 
 
 @dataclass
@@ -68,17 +80,38 @@ VISITORS = [
             Shot("sign-in", "/accounts/login/"),
             Shot("code-sign-in", "/accounts/login/code/"),
             Shot("password-reset", "/accounts/password/reset/"),
-            Shot("check-your-email-password-reset", "/accounts/password/reset/", then="reset"),
-            Shot("check-your-email-sign-up", "/accounts/signup/", then="signup"),
+            Shot(
+                "check-your-email-password-reset",
+                "/accounts/password/reset/",
+                then="reset",
+                lands_on="account_reset_password_done",
+            ),
+            Shot("reset-link-invalid", "/accounts/password/reset/key/1-not-a-key/", caption="Reset link, expired"),
+            Shot("password-reset-complete", "/accounts/password/reset/key/done/"),
+            Shot("confirm-link-invalid", "/accounts/confirm-email/not-a-key/", caption="Confirmation link, expired"),
+            Shot("account-inactive", "/accounts/inactive/", caption="Sign-in of a deactivated account"),
+            Shot("social-sign-in-cancelled", "/accounts/3rdparty/login/cancelled/"),
+            Shot("social-sign-in-error", "/accounts/3rdparty/login/error/"),
             Shot("pricing-anonymous", "/billing/pricing/"),
             Shot("status", "/status/"),
             Shot("not-found", "/no-such-page/", caption="404"),
+            # Last: these leave a sign-up and a code sign-in pending in the session.
+            Shot(
+                "check-your-email-sign-up",
+                "/accounts/signup/",
+                then="signup",
+                lands_on="account_email_verification_sent",
+            ),
+            Shot(
+                "code-sign-in-enter-code", "/accounts/login/code/", then="code", lands_on="account_confirm_login_code"
+            ),
         ],
     ),
     Visitor(
         "free",
         [
             Shot("pricing-free", "/billing/pricing/"),
+            Shot("pro-only-page-free", "/billing/reports/", caption="A Pro-only page, free plan: pricing, Pro marked"),
             Shot("subscription-free", "/billing/subscription/"),
             Shot("billing-history-empty", "/billing/history/"),
             Shot("profile", "/accounts/profile/"),
@@ -86,7 +119,9 @@ VISITORS = [
             Shot("password-change", "/accounts/password/change/"),
             Shot("sessions", "/accounts/sessions/"),
             Shot("connected-accounts", "/accounts/3rdparty/"),
-            Shot("deactivate-confirm", "/accounts/deactivate/"),
+            Shot("deactivate-confirm", "/accounts/deactivate/", then="reauthenticate", caption="Deactivate, free plan"),
+            Shot("reauthenticate", "/accounts/reauthenticate/"),
+            Shot("sign-out", "/accounts/logout/"),
         ],
     ),
     Visitor(
@@ -95,20 +130,70 @@ VISITORS = [
             Shot("pricing-pro", "/billing/pricing/"),
             Shot("subscription-pro", "/billing/subscription/"),
             Shot("billing-history", "/billing/history/"),
-            Shot("deactivate-confirm-pro", "/accounts/deactivate/", caption="Deactivate, with a subscription"),
+            Shot("pro-reports", "/billing/reports/", caption="The Pro-only page"),
+            Shot(
+                "deactivate-confirm-pro",
+                "/accounts/deactivate/",
+                then="reauthenticate",
+                caption="Deactivate, with a subscription",
+            ),
         ],
     ),
-    Visitor("late", [Shot("subscription-past-due", "/billing/subscription/")]),
+    Visitor(
+        "late",
+        [
+            Shot("subscription-past-due", "/billing/subscription/"),
+            Shot(
+                "deactivate-confirm-past-due",
+                "/accounts/deactivate/",
+                then="reauthenticate",
+                caption="Deactivate, payment past due",
+            ),
+        ],
+    ),
     Visitor("leaving", [Shot("subscription-canceled-at-period-end", "/billing/subscription/")]),
     Visitor("staff", [Shot("staff-admin-index", "/admin/")]),
 ]
+
+# The portal's named URLs that have no picture, and why. Every other named URL is one (or more) of the shots.
+NOT_SHOWN = {
+    "account_set_password": "redirects to the password change: every demo user has a password",
+    "accounts_resend_verification": "POST action of the check-your-email page (shot)",
+    "accounts_change_pending_address": "POST action of the check-your-email page (shot)",
+    "accounts_end_session": "POST action of the sessions page (shot)",
+    "billing_subscribe": "POST action of the pricing page; needs Stripe (not configured in the demo)",
+    "billing_cancel": "POST action of the subscription page (shot)",
+    "billing_resume": "POST action of the subscription page (shot)",
+    "billing_portal": "POST action: a redirect to Stripe's billing portal",
+    "billing_change_plan": "the preview is Stripe's answer: needs Stripe (not configured in the demo)",
+    "billing_checkout_success": "where Stripe Checkout returns: needs a Checkout Session",
+    "socialaccount_signup": "only in the middle of a Google/GitHub sign-in (none configured in the demo)",
+    "google_login": "a redirect to Google (not configured in the demo)",
+    "google_callback": "Google's redirect back",
+    "google_login_by_token": "POST endpoint for Google's one-tap token",
+    "github_login": "a redirect to GitHub (not configured in the demo)",
+    "github_callback": "GitHub's redirect back",
+    "favicon": "an icon, not a page",
+    "healthz": "JSON probe (the status page is shot)",
+    "livez": "plain-text probe",
+    "readyz": "plain-text probe",
+}
+# The JSON API (api-*, docs/api-contract.md) and its Swagger UI are not portal pages.
+NOT_SHOWN_PREFIXES = ("api-",)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--only", nargs="*", default=[], help="glob(s) of shot names, e.g. 'pricing-*'")
-    parser.add_argument("--readme", action="store_true", help="also rewrite docs/screenshots/ (the README's)")
+    parser.add_argument(
+        "--readme",
+        nargs="?",
+        type=Path,
+        const=README_PICTURES,
+        help="also rewrite the README's pictures, in docs/screenshots/ or the folder given",
+    )
+    parser.add_argument("--database-url", help="an already migrated, empty database to use instead of a fresh SQLite")
     args = parser.parse_args(argv)
     started = time.monotonic()
     visitors = [_selected(visitor, args.only) for visitor in VISITORS]
@@ -119,12 +204,16 @@ def main(argv=None) -> int:
     for old in args.out.glob("*.png"):
         old.unlink()
     with tempfile.TemporaryDirectory(prefix="gatehouse-screenshots-") as folder:
-        env = _embedded_default_env(Path(folder))
-        _manage(env, "migrate", "--noinput", "-v0")
+        env = _embedded_default_env(Path(folder), database_url=args.database_url)
+        if not args.database_url:
+            _manage(env, "migrate", "--noinput", "-v0")
         _manage(env, "seed_demo", "--password", DEMO_PASSWORD)
+        print(f"migrated and seeded ({time.monotonic() - started:.1f} s)")
         with _server(env) as base_url:
-            taken = _take_all(base_url, visitors, args.out, readme=args.readme)
+            taken = _take_all(base_url, visitors, args.out)
     (args.out / "index.html").write_text(_index(taken))
+    if args.readme:
+        _shrink_for_readme(args.out, args.readme)
     print(f"{len(taken) * len(SIZES)} screenshots in {args.out} ({time.monotonic() - started:.1f} s)")
     return 0
 
@@ -136,7 +225,7 @@ def _selected(visitor: Visitor, patterns: list[str]) -> Visitor:
     return Visitor(visitor.login, shots)
 
 
-def _embedded_default_env(folder: Path) -> dict:
+def _embedded_default_env(folder: Path, *, database_url: str | None = None) -> dict:
     """`make run`'s configuration, on a database of its own: nothing of the developer's is read or written."""
     env = {
         name: value
@@ -145,7 +234,7 @@ def _embedded_default_env(folder: Path) -> dict:
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        DATABASE_URL=database_url or f"sqlite:///{folder / 'db.sqlite3'}",
         SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
         PYTHONUNBUFFERED="1",
     )
@@ -196,7 +285,7 @@ class _server:
         self.log.close()
 
 
-def _take_all(base_url: str, visitors: list[Visitor], out: Path, *, readme: bool) -> list[Shot]:
+def _take_all(base_url: str, visitors: list[Visitor], out: Path) -> list[Shot]:
     from playwright.sync_api import sync_playwright
 
     taken = []
@@ -213,8 +302,6 @@ def _take_all(base_url: str, visitors: list[Visitor], out: Path, *, readme: bool
                     _take(page, shot, out)
                     taken.append(shot)
                 context.close()
-            if readme:
-                _shrink_for_readme(browser, out)
         finally:
             browser.close()
     return taken
@@ -231,6 +318,8 @@ def _sign_in(page, login: str) -> None:
 def _take(page, shot: Shot, out: Path) -> None:
     for size, viewport in SIZES.items():
         page.set_viewport_size(viewport)
+        if shot.then == "code":
+            page.context.clear_cookies()  # the other size's code sign-in is still pending in the session
         page.goto(shot.path)
         if shot.then:
             _send_form(page, shot.then, size)
@@ -240,8 +329,15 @@ def _take(page, shot: Shot, out: Path) -> None:
 
 
 def _send_form(page, form: str, size: str) -> None:
-    """The pages a form leads to: 'check your email' after a reset request or a sign-up."""
-    if form == "reset":
+    """The pages a form leads to: 'check your email' after a reset request or a sign-up, the code's page;
+    the page behind the password asked again (deactivate), once it is asked (not again within minutes)."""
+    if form == "reauthenticate":
+        if "/accounts/reauthenticate/" in page.url:
+            page.locator('input[name="password"]').fill(DEMO_PASSWORD)
+            page.locator('main form[method="post"] button[type="submit"]').first.click()
+            page.wait_for_url(lambda url: "/accounts/reauthenticate/" not in url)
+        return
+    if form in ("reset", "code"):
         page.locator('input[name="email"]').fill("free@example.com")
     else:
         page.locator('input[name="email"]').fill(f"new-{size}@example.com")
@@ -254,21 +350,22 @@ def _send_form(page, form: str, size: str) -> None:
     page.wait_for_url(lambda url: url != before)
 
 
-def _shrink_for_readme(browser, out: Path) -> None:
-    """The README's pictures, at README_SCALE: Chromium draws each PNG smaller and saves that."""
-    README_PICTURES.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page()
+def _shrink_for_readme(out: Path, folder: Path) -> None:
+    """The README's pictures: README_SCALE of the shot, README_COLOURS colours, optimised (a fraction of the size)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
     for (name, size), target in README_SHOTS.items():
         source = out / f"{size}-{name}.png"
         if not source.exists():
             continue
-        data = base64.b64encode(source.read_bytes()).decode()
-        page.set_content(f'<body style="margin:0"><img id="shot" src="data:image/png;base64,{data}"></body>')
-        image = page.locator("#shot")
-        width = page.evaluate("() => document.getElementById('shot').naturalWidth")
-        page.evaluate(f"() => document.getElementById('shot').style.width = '{int(width * README_SCALE)}px'")
-        image.screenshot(path=str(README_PICTURES / target))
-    page.close()
+        with Image.open(source) as shot:
+            small = shot.convert("RGB").resize(
+                (round(shot.width * README_SCALE), round(shot.height * README_SCALE)), Image.Resampling.LANCZOS
+            )
+        small.quantize(colors=README_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            folder / target, optimize=True
+        )
 
 
 def _index(shots: list[Shot]) -> str:

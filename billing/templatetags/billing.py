@@ -1,7 +1,7 @@
 from django import template
 
 from billing.access import has_access as _has_access
-from billing.money import format_money
+from billing.money import format_price
 
 register = template.Library()
 
@@ -15,5 +15,5 @@ def has_access(context, tier):
 
 @register.filter
 def cents(amount, currency="usd"):
-    """{{ 1900|cents:"usd" }} -> 19.00 USD"""
-    return format_money(amount, currency)
+    """{{ 1900|cents:"usd" }} -> $19 (billing.money.format_price: money as customers read it)"""
+    return format_price(amount, currency)

@@ -188,7 +188,7 @@ def test_resuming_mails_that_the_plan_continues_once_also_when_stripes_webhooks_
     record.refresh_from_db()
     _subject, body = lifecycle_mails()[-1]
     assert "no longer set to end" in body
-    assert f"renews on {record.current_period_end:%-d %B %Y} for 19.00 USD" in body
+    assert f"renews on {record.current_period_end:%-d %B %Y} for $19" in body
     assert OutboundEmail.objects.latest("pk").to == ["alice@example.com"]
 
 

@@ -46,9 +46,9 @@ def test_the_preview_shows_what_stripe_will_charge_and_asks_to_confirm(alice, fa
     assert [line["amount_cents"] for line in preview["lines"]] == [-1900, 9900]
     html = response.content.decode()
     assert "Switch to Business" in html
-    assert "<strong>80.00 USD</strong>" in html
-    assert "-19.00 USD" in html
-    assert "99.00 USD" in html
+    assert "<strong>$80</strong>" in html
+    assert "-$19" in html
+    assert "$99 each month" in html
     assert "Unused time on 1 × Pro" in html
     assert '<input type="hidden" name="plan" value="business-monthly">' in html
     assert f'<input type="hidden" name="proration_date" value="{preview["proration_date"]}">' in html

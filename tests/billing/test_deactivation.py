@@ -15,6 +15,7 @@ from tests.accounts.mail import html_body, last_mail_to
 from tests.accounts.test_deactivate import reauthenticate
 from tests.api.conftest import bearer, login
 from tests.billing.fake_billing import messages_of, start_checkout
+from tests.billing.test_webhooks_lifecycle import DAY, Story
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -47,11 +48,50 @@ def test_the_page_says_what_happens_to_the_plan_before_confirming(subscribed, co
     assert fake.calls("DELETE") == []  # showing the page cancels nothing
 
 
-def test_the_page_says_nothing_about_a_plan_to_someone_without_one(confirming, fake):
+def test_the_page_tells_someone_on_the_free_plan_that_nothing_is_charged_or_ended(confirming, fake):
     page = confirming.get("/accounts/deactivate/").content.decode()
 
-    assert "What happens to your plan" not in page
+    assert "What happens to your plan when you deactivate" in page
+    assert "You are on the free plan: there is no subscription to end, and you will not be charged." in page
     assert "canceled" not in page
+    assert fake.calls("DELETE") == []
+
+
+def test_the_page_tells_a_past_due_subscriber_that_the_unpaid_invoice_is_no_longer_collected(
+    alice, fake, endpoint, committing
+):
+    story = Story(alice, fake, endpoint, committing)
+    story.checkout()
+    fake.advance_time(31 * DAY)
+    story.deliver(fake.fail_payment(story.subscription_id).events)
+    assert story.record.status == SubscriptionStatus.PAST_DUE
+    reauthenticate(alice)
+
+    page = alice.get("/accounts/deactivate/").content.decode()
+
+    assert (
+        "Your Pro plan is canceled at once: you will not be charged again,"
+        " and Stripe stops trying to collect the unpaid invoice of $19."
+    ) in page
+    assert NOTE not in page
+
+
+def test_the_page_tells_a_subscriber_already_leaving_that_the_plan_ends_now_not_on_its_date(
+    alice, fake, endpoint, committing
+):
+    story = Story(alice, fake, endpoint, committing)
+    story.checkout()
+    story.portal("/billing/subscription/cancel/", {})
+    record = story.record
+    assert record.cancel_at_period_end
+    reauthenticate(alice)
+
+    page = alice.get("/accounts/deactivate/").content.decode()
+
+    assert (
+        f"Your Pro plan, already set to end on {record.current_period_end:%-d %B %Y}, ends at once:"
+        " the days left until then are not refunded."
+    ) in page
 
 
 def test_deactivating_in_the_portal_cancels_the_subscription_in_stripe_first(
@@ -83,11 +123,13 @@ def test_the_mail_says_the_plan_was_canceled(subscribed, confirming, committing)
     assert "has been deactivated" in message.body
 
 
-def test_the_mail_of_someone_without_a_plan_mentions_none(confirming, committing):
+def test_the_mail_of_someone_on_the_free_plan_says_nothing_is_charged_and_nothing_canceled(confirming, committing):
     with committing():
         confirming.post("/accounts/deactivate/", {"confirm": "on"})
 
-    assert "plan" not in last_mail_to("alice@example.com").body
+    body = last_mail_to("alice@example.com").body
+    assert "You are on the free plan: there is no subscription to end, and you will not be charged." in body
+    assert "canceled" not in body
 
 
 def test_with_stripe_down_the_portal_refuses_and_changes_nothing(subscribed, confirming, fake, user, committing):

@@ -59,7 +59,7 @@ def test_the_customers_history_shows_the_refunded_amount(duplicate, alice, fake,
     with django_assert_num_queries(3):  # user, invoices with their refunds, the nav's access check
         refunded = history_row(alice, second.invoice["number"])
 
-    assert f"Refunded 99.00 USD on {today}" in refunded
+    assert f"Refunded $99 on {today}" in refunded
     kept_invoice = next(i for i in fake.all("invoice") if i["id"] != second.invoice["id"])
     assert "Refunded" not in history_row(alice, kept_invoice["number"])
 

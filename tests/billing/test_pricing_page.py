@@ -37,6 +37,10 @@ def cards(html: str) -> dict[str, str]:
         (999, "eur", "€9.99"),
         (500, "jpy", "¥500"),
         (1900, "chf", "19\u00a0CHF"),
+        # A credit (a proration line, a refund): the sign before the symbol, as Stripe writes it.
+        (-1900, "usd", "-$19"),
+        (-950, "usd", "-$9.50"),
+        (-1900, "chf", "-19\u00a0CHF"),
         ("x", "usd", ""),
     ],
 )

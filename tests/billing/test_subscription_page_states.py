@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
-from billing.models import Subscription
+from billing.models import PAY_BEFORE_CHANGING_PLAN, Subscription
 from tests.billing.fake_billing import messages_of, start_checkout
 from tests.billing.test_webhooks_lifecycle import DAY, Story, long_date
 from tests.factories import UserFactory
@@ -24,6 +24,19 @@ def card_text(client) -> str:
     response = client.get("/billing/subscription/")
     assert response.status_code == 200
     return response.content.decode().split("<h1>", 1)[1]
+
+
+# --- money ----------------------------------------------------------------------------------------------
+
+
+def test_a_subscriber_reads_prices_as_on_the_pricing_page_not_currency_codes(story):
+    story.checkout()
+
+    html = card_text(story.client)
+
+    assert "<dt>Price</dt><dd>$19 / month</dd>" in html
+    assert '?plan=business-monthly">Business</a> · $99 / month</li>' in html
+    assert "USD" not in html
 
 
 # --- after the end ---------------------------------------------------------------------------------------
@@ -153,17 +166,48 @@ def test_a_past_due_subscriber_gets_a_link_to_pay_the_failed_invoice(story, fake
         html = card_text(story.client)
 
     invoice = failure.invoice
-    assert f'<a class="button" href="{invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
+    assert f'<a class="button" href="{invoice["hosted_invoice_url"]}">Pay this invoice ($19)</a>' in html
     assert f"Stripe tries again on {long_date(invoice['next_payment_attempt'])}." in html
     assert "Renews on" not in html  # it renews only once that invoice is paid
     assert "Period ends" in html
-    assert "Payment method and invoices" in html  # or a new card, in Stripe's portal
+    # Paying comes first: the invoice, or a new card in Stripe's portal; no plan change on top of the debt.
+    assert "Update payment method</button>" in html
+    assert "Payment method and invoices" not in html
+    assert "Once it is paid, you can change plan." in html
+    assert "<h2>Change plan</h2>" not in html
+    assert html.index("Pay this invoice") < html.index("Update payment method") < html.index("Cancel at period end")
 
     story.deliver(fake.pay_invoice(invoice["id"]).events)  # paid on the hosted page
 
     html = card_text(story.client)
     assert "Pay this invoice" not in html
     assert "Your last payment failed" not in html
+    assert "Update payment method" not in html
+    assert "Payment method and invoices" in html
+    assert "<h2>Change plan</h2>" in html
+
+
+def test_a_past_due_subscriber_is_asked_to_pay_before_changing_plan_everywhere(story, fake):
+    story.checkout()
+    fake.advance_time(31 * DAY)
+    story.deliver(fake.fail_payment(story.subscription_id).events)
+    asked_stripe = len(fake.calls())
+
+    # A change-plan link kept from before (or typed): no preview from Stripe, the reason instead.
+    response = story.client.get("/billing/subscription/change/?plan=business-monthly", follow=True)
+    assert response.redirect_chain == [("/billing/subscription/", 302)]
+    assert messages_of(response) == [PAY_BEFORE_CHANGING_PLAN]
+    response = story.client.post("/billing/subscription/change/", {"plan": "business-monthly"}, follow=True)
+    assert messages_of(response) == [PAY_BEFORE_CHANGING_PLAN]
+    assert len(fake.calls()) == asked_stripe
+    assert story.record.plan.code == "pro-monthly"
+
+    # The pricing page's Business card: its one button disabled, with the same reason.
+    html = story.client.get("/billing/pricing/").content.decode()
+    business = html.split('id="plan-business-monthly"', 1)[1].split("</article>", 1)[0]
+    assert "/billing/subscription/change/" not in business
+    assert 'disabled aria-describedby="plan-business-monthly-reason">Switch to Business</button>' in business
+    assert PAY_BEFORE_CHANGING_PLAN in business
 
 
 def test_an_unpaid_first_payment_links_to_its_invoice_and_says_the_plan_has_not_started(story, fake):
@@ -175,7 +219,7 @@ def test_an_unpaid_first_payment_links_to_its_invoice_and_says_the_plan_has_not_
     html = card_text(story.client)
 
     assert "The first payment has not gone through, so this plan has not started." in html
-    assert f'href="{done.invoice["hosted_invoice_url"]}">Pay this invoice (19.00 USD)</a>' in html
+    assert f'href="{done.invoice["hosted_invoice_url"]}">Pay this invoice ($19)</a>' in html
     assert "Renews on" not in html
     assert "Access ends" not in html
 

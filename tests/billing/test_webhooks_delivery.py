@@ -163,7 +163,7 @@ def test_two_paid_checkouts_leave_one_subscription_and_refund_the_other(alice, u
     ]
     told = mail.outbox[-1]
     assert told.to == ["alice@example.com"]
-    assert "We kept your Pro subscription and canceled the extra Business one, refunding 99.00 USD" in told.body
+    assert "We kept your Pro subscription and canceled the extra Business one, refunding $99" in told.body
 
 
 def test_resolving_a_duplicate_twice_refunds_once(alice, fake, endpoint, committing):

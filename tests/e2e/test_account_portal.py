@@ -177,3 +177,30 @@ def test_the_session_list_names_each_browser_and_signs_out_one_session(browser, 
         assert "/accounts/login/" in phone_page.url, "the phone was signed out"
     finally:
         phone.close()
+
+
+def test_an_unverified_sign_in_lands_on_check_your_email_and_is_told_why(page, screenshot):
+    # Issue 15 item 5: signing in before confirming the address says why the form did not sign you in.
+    UserFactory(username="hana", email="hana@example.com", verified=False)
+    sign_in(page, "hana")
+    page.wait_for_url(re.compile(r".*/accounts/confirm-email/$"))
+    assert page.get_by_role("heading", name="Check your email").is_visible()
+    why = page.get_by_role("status").filter(has_text="You can sign in once your email address is confirmed.")
+    assert why.is_visible()
+    assert "We have sent you a new link for that." in why.inner_text()
+    assert page.get_by_text("We sent a link to hana@example.com").is_visible()
+    assert page.get_by_role("button", name="Send the email again").is_visible()
+    screenshot("unverified-sign-in")
+
+
+def test_a_used_or_expired_reset_link_says_so_in_words_and_offers_a_new_one(page, screenshot):
+    # Issue 15 item 6: no "Bad Token"; the way on is a link, in sentence case.
+    UserFactory(username="ines", email="ines@example.com")
+    page.goto("/accounts/password/reset/key/1-not-a-real-key/")
+    assert page.get_by_role("heading", name="This link no longer works").is_visible()
+    assert page.get_by_text("Bad Token").count() == 0
+    assert page.get_by_text(re.compile("has been used already, or it has expired")).is_visible()
+    page.get_by_role("link", name="Ask for a new one").click()
+    page.wait_for_url(re.compile(r".*/accounts/password/reset/$"))
+    assert page.get_by_role("button", name="Send the reset link").is_visible()
+    screenshot("reset-link-expired")

@@ -100,9 +100,14 @@ def test_a_subscribers_page_says_one_true_state_at_each_step(
     failure = fake.fail_payment(done.subscription["id"])
     assert set(post_signed(live_server, endpoint, failure.events)) == {200}
     page.goto("/billing/subscription/")
-    pay = page.get_by_role("link", name="Pay this invoice (19.00 USD)")
+    pay = page.get_by_role("link", name="Pay this invoice ($19)")
     assert pay.get_attribute("href") == failure.invoice["hosted_invoice_url"]
     assert "Your last payment failed." in card(page)
+    # Paying comes first: no plan change offered on top of the unpaid invoice (issue 15).
+    assert page.get_by_role("button", name="Update payment method").is_visible()
+    assert page.get_by_role("button", name="Payment method and invoices").count() == 0
+    assert page.get_by_role("heading", name="Change plan").count() == 0
+    assert "Once it is paid, you can change plan." in card(page)
     both_sizes("past-due")
 
     # Stripe gives up and ends it: the page shows when it ended and the way back.
