@@ -288,3 +288,23 @@ def test_upgrade_whose_payment_is_declined_answers_where_to_pay_and_keeps_the_ol
     assert invoice["status"] == "open"
     assert response.json() == {"action_url": invoice["hosted_invoice_url"]}
     assert member.get("/api/billing/subscriptions/me").json()["plan"]["code"] == "pro-monthly"
+
+
+def test_a_past_due_subscriber_cannot_preview_or_upgrade_until_the_invoice_is_paid(member, user, fake_stripe_settings):
+    from billing.models import PAY_BEFORE_CHANGING_PLAN
+
+    Subscription.objects.create(
+        user=user,
+        plan=Plan.objects.get(code="pro-monthly"),
+        stripe_subscription_id="sub_late",
+        status=SubscriptionStatus.PAST_DUE,
+    )
+
+    preview = member.get("/api/billing/subscriptions/preview", {"plan_code": "business-monthly"})
+    upgrade = member.post("/api/billing/subscriptions/upgrade", {"plan_code": "business-monthly"}, format="json")
+
+    for response in (preview, upgrade):
+        assert response.status_code == 400, response.content
+        assert PAY_BEFORE_CHANGING_PLAN in response.content.decode()
+    assert fake_stripe_settings.requests == []  # refused before asking Stripe anything
+    assert Subscription.objects.get(stripe_subscription_id="sub_late").plan.code == "pro-monthly"

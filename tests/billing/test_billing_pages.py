@@ -105,7 +105,10 @@ def test_the_subscription_page_of_a_past_due_subscriber_asks_for_a_new_card(clie
     html = client.get("/billing/subscription/").content.decode()
 
     assert "Your last payment failed." in html
-    assert "Payment method and invoices" in html
+    # No invoice mirrored to link: Stripe's billing portal is the way to pay, so it is the primary button.
+    assert '<button type="submit">Update payment method</button>' in html
+    assert "Payment method and invoices" not in html
+    assert "/billing/subscription/change/" not in html
 
 
 def test_the_subscription_page_shows_the_subscription_with_access_over_a_newer_unpaid_one(client, user, fake):
