@@ -146,10 +146,11 @@ def test_after_a_failed_sign_in_the_focus_is_on_the_error_summary(page, live_ser
 ACCOUNT_PAGES = [
     "/accounts/profile/",
     "/accounts/email/",
-    "/accounts/password/change/",
+    "/accounts/2fa/",
+    "/accounts/2fa/webauthn/",
     "/accounts/3rdparty/",
     "/accounts/sessions/",
-]  # and /accounts/deactivate/, behind a fresh reauthentication
+]  # and /accounts/password/change/ and /accounts/deactivate/, behind a fresh reauthentication
 
 
 def test_on_a_phone_the_header_is_one_line_and_the_heading_is_near_the_top(
@@ -208,8 +209,8 @@ def test_the_account_menu_is_in_the_same_place_on_every_account_page(
     for path in ACCOUNT_PAGES:
         page.goto(path)
         links = page.locator(".account-menu a")
-        assert links.count() == 6
-        boxes[path] = [links.nth(i).bounding_box() for i in range(6)]
+        assert links.count() == 8
+        boxes[path] = [links.nth(i).bounding_box() for i in range(8)]
     first = boxes[ACCOUNT_PAGES[0]]
     for path, placed in boxes.items():
         assert placed == first, f"the account menu moved on {path}"
