@@ -51,8 +51,8 @@ SETUP_URL_NAMES = frozenset(
 API_PREFIX = "/api/"
 
 ENROL_MESSAGE = (
-    "Your account must use two-factor authentication. Set up an authenticator app or a security key "
-    "to continue; until then only this page is open to you."
+    "Your account must use two-factor authentication. Set up an authenticator app or a passkey below; "
+    "the rest of the site opens once you have."
 )
 KEEP_ONE_MESSAGE = (
     "Your account must keep a second factor, so this is the only one you cannot remove. "
@@ -70,8 +70,16 @@ def second_factor_required(user) -> bool:
     return bool(groups) and user.groups.filter(name__in=groups).exists()
 
 
-def has_second_factor(user) -> bool:
-    return Authenticator.objects.filter(user_id=user.pk, type__in=SECOND_FACTOR_TYPES).exists()
+def has_second_factor(user, request=None) -> bool:
+    """One query; with `request`, once per request (the middleware and the admin's permission
+    checks, several per admin page, share the answer)."""
+    cached = getattr(request, "_has_second_factor", None)
+    if cached is not None:
+        return cached
+    answer = Authenticator.objects.filter(user_id=user.pk, type__in=SECOND_FACTOR_TYPES).exists()
+    if request is not None:
+        request._has_second_factor = answer
+    return answer
 
 
 def session_passed_second_factor(request) -> bool:
@@ -87,7 +95,7 @@ def admin_has_permission(request) -> bool:
     if not (user.is_active and user.is_staff):
         return False
     if second_factor_required(user):
-        return has_second_factor(user) and session_passed_second_factor(request)
+        return has_second_factor(user, request) and session_passed_second_factor(request)
     return True
 
 
@@ -109,11 +117,12 @@ class SecondFactorRequiredMiddleware:
         user = getattr(request, "user", AnonymousUser())
         if request.path.startswith(API_PREFIX) or not second_factor_required(user):
             return None
-        if not has_second_factor(user):
+        if not has_second_factor(user, request):
             match = request.resolver_match
             if match is not None and match.url_name in SETUP_URL_NAMES:
                 return None
-            messages.warning(request, ENROL_MESSAGE, fail_silently=True)
+            # The page says why, in the words of ENROL_MESSAGE (templates/mfa/index.html), whether
+            # it was reached by this redirect or directly; a flashed copy would say it twice.
             return redirect("mfa_index")
         if _is_admin_path(request.path) and not session_passed_second_factor(request):
             messages.info(request, "The admin needs your second factor once per sign-in. Confirm it to continue.")

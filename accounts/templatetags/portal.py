@@ -74,3 +74,11 @@ def as_text_download(codes) -> str:
 
     body = "Gatehouse recovery codes. Each works once.\n\n" + "".join(f"{code}\n" for code in codes)
     return "data:text/plain;charset=utf-8," + quote(body)
+
+
+@register.simple_tag
+def second_factor_enrol_message() -> str:
+    """Why someone who must use a second factor is on the setup page (accounts.mfa.ENROL_MESSAGE)."""
+    from accounts.mfa import ENROL_MESSAGE
+
+    return ENROL_MESSAGE
