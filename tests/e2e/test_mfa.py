@@ -210,6 +210,16 @@ def test_a_member_adds_a_passkey_and_signs_in_with_it_alone(page, shots):
     page.wait_for_url(re.compile(r".*/accounts/profile/$"))
     assert page.locator(".nav-user").inner_text() == "Signed in as pia"
 
+    # Signing in with the password, the key is the second step (the code form stays for recovery codes).
+    sign_out(page)
+    sign_in_with_password(page, "pia")
+    page.wait_for_url(re.compile(r".*/accounts/2fa/authenticate/"))
+    shots("sign-in-key-step")
+    page.get_by_role("button", name="Use a passkey or security key").click()
+    page.wait_for_url(re.compile(r".*/accounts/2fa/trust/"))
+    page.get_by_role("button", name=re.compile("Don.t trust", re.I)).click()
+    page.wait_for_url(re.compile(r".*/accounts/profile/$"))
+
 
 def test_a_cancelled_passkey_prompt_says_so_on_the_page(page):
     UserFactory(username="cleo", email="cleo@example.com")
