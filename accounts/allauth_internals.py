@@ -11,6 +11,7 @@ import time
 from allauth.account.adapter import get_adapter
 from allauth.account.internal import stagekit
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
+from allauth.account.internal.flows import login as login_flow
 from allauth.account.stages import EmailVerificationStage
 from allauth.core import context, ratelimit
 from allauth.core.internal import ratelimit as core
@@ -106,3 +107,9 @@ def pending_verification(request: HttpRequest):
 
 def restash_login(request: HttpRequest, login) -> None:
     stagekit.stash_login(request, login)
+
+
+def authentication_records(request: HttpRequest) -> list[dict]:
+    """What this session's sign-in and reauthentications used ({"method": "password" | "mfa" | ...,
+    "at": ..., ...}), as allauth records them; empty for a session it recorded nothing in."""
+    return login_flow.get_authentication_records(request, request.user)

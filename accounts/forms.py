@@ -4,6 +4,7 @@ import hmac
 from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import ConfirmLoginCodeForm as AllauthConfirmLoginCodeForm
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.mfa.webauthn import forms as allauth_webauthn_forms
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
@@ -108,3 +109,19 @@ class DeactivateAccountForm(forms.Form):
         label="I understand that I will be signed out everywhere and can no longer sign in.",
         required=True,
     )
+
+
+class AddWebAuthnForm(allauth_webauthn_forms.AddWebAuthnForm):
+    """allauth's "add a key" form, worded for people: a passkey (signs in alone) is the default."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = "Name"
+        self.fields["name"].help_text = "For example “Work laptop” or “YubiKey”."
+        if "passwordless" in self.fields:
+            self.fields["passwordless"].label = "Use it as a passkey: sign in with this key alone"
+            self.fields["passwordless"].help_text = (
+                "The device must confirm it is you (fingerprint, face or PIN). Untick for a security key "
+                "that is only the second step after your password."
+            )
+            self.fields["passwordless"].initial = True

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from accounts import views
+from accounts.mfa_views import change_password, remove_webauthn, set_password
 
 urlpatterns = [
     path("profile/", views.profile, name="accounts_profile"),
@@ -12,4 +13,9 @@ urlpatterns = [
     path("confirm-email/", views.verification_sent, name="account_email_verification_sent"),
     path("confirm-email/resend/", views.resend_verification, name="accounts_resend_verification"),
     path("confirm-email/change-address/", views.change_pending_address, name="accounts_change_pending_address"),
+    # allauth's password pages and security-key removal, asking for reauthentication first and
+    # refusing to remove the last factor of someone who must keep one (same URLs and names).
+    path("password/change/", change_password, name="account_change_password"),
+    path("password/set/", set_password, name="account_set_password"),
+    path("2fa/webauthn/keys/<int:pk>/remove/", remove_webauthn, name="mfa_remove_webauthn"),
 ]

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
     "allauth.usersessions",
@@ -123,6 +124,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.mfa.SecondFactorRequiredMiddleware",  # staff (MFA_REQUIRED_GROUPS) enrol before anything else
     "accounts.middleware.SessionActivityMiddleware",  # "last active" on the session list, once a minute
     "django_ratelimit.middleware.RatelimitMiddleware",
     "accounts.api.ratelimit.ApiRateLimitMiddleware",
@@ -241,6 +243,9 @@ ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=
 ACCOUNT_LOGIN_BY_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
 # Code tries counted atomically, not in the session (concurrent guesses in one session; accounts/forms.py).
 ACCOUNT_FORMS = {"confirm_login_code": "accounts.forms.ConfirmLoginCodeForm", "login": "accounts.forms.LoginForm"}
+# Asked again (password, or the second factor) before changing or removing an address, connecting
+# or disconnecting a provider, changing the password, MFA changes and deactivation (accounts.views).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 ACCOUNT_PASSWORD_INPUT_RENDER_VALUE = False
 ACCOUNT_SESSION_REMEMBER = None
@@ -278,6 +283,36 @@ for _provider in ("google", "github"):
             {"client_id": _client_id, "secret": env.str(f"{_provider.upper()}_CLIENT_SECRET"), "key": ""}
         )
 USERSESSIONS_TRACK_ACTIVITY = False
+
+# MFA
+# allauth.mfa: an authenticator app (TOTP, QR code), recovery codes, WebAuthn security keys and
+# passkeys (sign in with no password and no email). Its pages use the portal layout (templates/mfa).
+MFA_ADAPTER = "accounts.mfa.MFAAdapter"
+MFA_FORMS = {"add_webauthn": "accounts.forms.AddWebAuthnForm"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Gatehouse"
+MFA_TOTP_PERIOD = 30
+MFA_TOTP_DIGITS = 6
+# A code from the period before or after also counts (phones' clocks drift; RFC 6238 section 5.2).
+# A code is still accepted once only: allauth remembers used codes in the cache.
+MFA_TOTP_TOLERANCE = 1
+MFA_RECOVERY_CODE_COUNT = 10
+# Shown once, when made (and downloadable then); afterwards only "n of 10 left" and "generate new".
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_WEBAUTHN_USER_VERIFICATION = "preferred"
+# WebAuthn needs a secure origin; http://localhost counts as one for browsers, and `make run` and the
+# browser tests serve plain http, so allauth's origin check may accept http outside production.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION
+# "Trust this browser": after the second factor, the browser may skip it for this many days.
+MFA_TRUST_ENABLED = True
+MFA_TRUST_COOKIE_AGE = timedelta(days=env.int("MFA_TRUST_DAYS", default=14))
+MFA_TRUST_COOKIE_NAME = "mfa_trusted"
+# Who must use a second factor: every is_staff user, plus members of these groups (comma-separated
+# names). Until they enrol they reach only the MFA setup pages; the admin also needs a session that
+# passed the factor (accounts.mfa).
+MFA_REQUIRED_FOR_STAFF = _strict_bool("MFA_REQUIRED_FOR_STAFF", default=True)
+MFA_REQUIRED_GROUPS = env.list("MFA_REQUIRED_GROUPS", default=[])
 
 # --- Mobile API (DRF + simplejwt) --------------------------------------------------------
 REST_FRAMEWORK = {

@@ -3,10 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts.mfa import admin_has_permission
 from config import views
 
 # Staff sign in through allauth too, so its rate limits and email verification apply.
 admin.site.login = secure_admin_login(admin.site.login)
+# Staff who must use a second factor need a session that passed it (accounts.mfa).
+admin.site.has_permission = admin_has_permission
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse admin"
 

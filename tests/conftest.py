@@ -5,6 +5,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import UserFactory
+from tests.mfa_helpers import enrol_totp
 
 # The loopback fake Stripe's fixtures: fake_stripe, fake_stripe_settings, fake_stripe_server.
 pytest_plugins = ["tests.fake_stripe.fixtures"]
@@ -45,7 +46,11 @@ def user(db):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(username="staffer", email="staff@example.com", is_staff=True, is_superuser=True)
+    """Staff must use a second factor (accounts.mfa): staffer has an authenticator app. Sign in with
+    tests.mfa_helpers.sign_in_with_second_factor for a session the admin accepts."""
+    staffer = UserFactory(username="staffer", email="staff@example.com", is_staff=True, is_superuser=True)
+    enrol_totp(staffer)
+    return staffer
 
 
 @pytest.fixture

@@ -48,3 +48,37 @@ def browser_name(user_agent: str) -> str:
     from accounts.user_agents import describe_user_agent
 
     return describe_user_agent(user_agent)
+
+
+@register.simple_tag
+def must_use_second_factor(user) -> bool:
+    """True for people the portal requires a second factor of (staff, MFA_REQUIRED_GROUPS)."""
+    from accounts.mfa import second_factor_required
+
+    return second_factor_required(user)
+
+
+@register.simple_tag
+def trusted_browser_days() -> int:
+    """How many days "trust this browser" lasts (MFA_TRUST_DAYS)."""
+    from allauth.mfa import app_settings
+
+    return app_settings.TRUST_COOKIE_AGE.days
+
+
+@register.filter
+def as_text_download(codes) -> str:
+    """Recovery codes as a data: URL (one code a line) for a download link on the page that shows
+    them: the codes are shown once, so the download must come from that page, not a second request."""
+    from urllib.parse import quote
+
+    body = "Gatehouse recovery codes. Each works once.\n\n" + "".join(f"{code}\n" for code in codes)
+    return "data:text/plain;charset=utf-8," + quote(body)
+
+
+@register.simple_tag
+def second_factor_enrol_message() -> str:
+    """Why someone who must use a second factor is on the setup page (accounts.mfa.ENROL_MESSAGE)."""
+    from accounts.mfa import ENROL_MESSAGE
+
+    return ENROL_MESSAGE

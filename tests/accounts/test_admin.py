@@ -2,6 +2,7 @@ import pytest
 
 from accounts.models import Profile, User
 from tests.factories import UserFactory
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def _add_user(client, **overrides):
 
 
 def test_staff_creating_a_user_in_the_admin_makes_exactly_one_profile(client, staff):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     response = _add_user(client)
     assert response.status_code == 302
     user = User.objects.get(username="newcomer")
@@ -30,7 +31,7 @@ def test_staff_creating_a_user_in_the_admin_makes_exactly_one_profile(client, st
 
 def test_the_admin_add_form_reports_an_email_taken_in_another_case(client, staff):
     UserFactory(email="taken@example.com")
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     response = _add_user(client, email="TAKEN@example.com")
     assert response.status_code == 200
     assert "A user with this email address already exists." in response.content.decode()
@@ -38,7 +39,7 @@ def test_the_admin_add_form_reports_an_email_taken_in_another_case(client, staff
 
 
 def test_the_change_page_edits_the_profile_inline(client, staff, user):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     page = client.get(f"/admin/accounts/user/{user.pk}/change/")
     assert page.status_code == 200
     assert "profile-0-first_name" in page.content.decode()
@@ -49,7 +50,7 @@ def test_the_user_list_searches_by_profile_name(client, staff):
     findable.profile.last_name = "Hopper"
     findable.profile.save()
     UserFactory(username="other")
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     page = client.get("/admin/accounts/user/", {"q": "hopper"})
     assert page.status_code == 200
     assert "findme" in page.content.decode()

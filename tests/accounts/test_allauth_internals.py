@@ -10,6 +10,7 @@ import pytest
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal import stagekit
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
+from allauth.account.internal.flows import login as login_flow
 from allauth.core import context, ratelimit
 from allauth.core.internal import ratelimit as ratelimit_core
 
@@ -32,6 +33,7 @@ CALLED = {
     (stagekit, "unstash_login"): ["request", "peek"],
     (stagekit, "get_pending_stage"): ["request"],
     (stagekit, "stash_login"): ["request", "login"],
+    (login_flow, "get_authentication_records"): ["request", "user"],
 }
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from accounts.models import User
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_anonymous_forms_refuse_a_post_without_a_token(csrf_client, path):
 
 @pytest.mark.parametrize("path", SIGNED_IN_FORMS)
 def test_signed_in_forms_refuse_a_post_without_a_token(csrf_client, staff, path):
-    csrf_client.force_login(staff)
+    sign_in_with_second_factor(csrf_client, staff)
     response = csrf_client.post(path, {"confirm": "on", "first_name": "Mallory", "action": "deactivate"})
     assert response.status_code == 403
     staff.refresh_from_db()

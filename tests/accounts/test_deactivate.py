@@ -8,6 +8,7 @@ from accounts.models import User
 from accounts.services import deactivate_account
 from tests.accounts.mail import last_mail_to
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,7 @@ def test_the_service_ends_sessions_and_mails_outside_a_request(committing, user)
 
 def test_staff_deactivate_users_from_the_admin(client, committing, staff, user, unverified_user):
     member = signed_in_client(user)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     with committing():
         response = client.post(
             "/admin/accounts/user/",

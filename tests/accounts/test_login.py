@@ -1,7 +1,9 @@
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import SESSION_KEY
 
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +63,14 @@ def test_staff_reach_the_admin_through_the_portal_sign_in(client, staff):
     response = client.get(response["Location"])
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/?next=")
-    client.post("/accounts/login/", {"login": "staffer", "password": DEFAULT_PASSWORD})
+    response = client.post("/accounts/login/", {"login": "staffer", "password": DEFAULT_PASSWORD})
+    # Staff have a second factor (accounts.mfa): the code step, then "trust this browser?".
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/admin/").status_code == 302, "not signed in until the code is given"
+    secret = Authenticator.objects.get(user=staff, type=Authenticator.Type.TOTP).wrap().instance.data["secret"]
+    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
+    assert response["Location"] == "/accounts/2fa/trust/"
+    client.post("/accounts/2fa/trust/", {"action": "skip"})
     assert client.get("/admin/").status_code == 200
 
 

@@ -6,6 +6,7 @@ from django.test import Client
 
 from tests.accounts.mail import last_mail_to, link_in
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import mark_reauthenticated
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,7 @@ def test_reset_refuses_a_weak_password(client, committing, user):
 
 def test_change_needs_the_current_password(client, user):
     client.force_login(user)
+    mark_reauthenticated(client, user)
     response = client.post(
         "/accounts/password/change/",
         {"oldpassword": "not-my-password", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
@@ -92,6 +94,7 @@ def test_change_needs_the_current_password(client, user):
 def test_change_keeps_this_session_ends_the_others_and_notifies(client, committing, user):
     elsewhere = signed_in_client(user)
     here = signed_in_client(user)
+    mark_reauthenticated(here, user)
     with committing():
         response = here.post(
             "/accounts/password/change/",

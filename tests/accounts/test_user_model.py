@@ -104,7 +104,8 @@ def test_the_createsuperuser_command_makes_a_staff_user_whose_address_is_verifie
     response = client.post("/accounts/login/", {"login": "boss", "password": DEFAULT_PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == "/accounts/profile/"
-    assert client.get("/admin/").status_code == 200
+    # Staff must set up a second factor first (accounts.mfa; tests/accounts/test_mfa_required.py).
+    assert client.get("/admin/")["Location"] == "/accounts/2fa/"
 
 
 def test_make_run_says_the_staff_user_can_sign_in_right_away():

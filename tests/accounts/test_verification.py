@@ -7,6 +7,7 @@ from django.core.cache import cache
 
 from tests.accounts.mail import last_mail_to, link_in
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import mark_reauthenticated
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,7 @@ def test_signing_in_unverified_is_refused_and_resends_the_link(client, committin
 
 def test_a_signed_in_user_can_resend_verification_for_an_added_address(client, committing, user):
     client.force_login(user)
+    mark_reauthenticated(client, user)  # adding an address asks for it (ACCOUNT_REAUTHENTICATION_REQUIRED)
     with committing():
         client.post("/accounts/email/", {"action_add": "", "email": "alice.work@example.com"})
     assert link_in(last_mail_to("alice.work@example.com"), "/accounts/confirm-email/")

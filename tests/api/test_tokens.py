@@ -175,6 +175,7 @@ def test_password_change_in_the_portal_kills_api_tokens(api, user):
     phone = login(api)
     browser = Client()
     browser.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD})
+    browser.post("/accounts/reauthenticate/", {"password": DEFAULT_PASSWORD})  # asked before a change
     browser.post(
         "/accounts/password/change/",
         {"oldpassword": DEFAULT_PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},

@@ -17,6 +17,7 @@ from tests.api.conftest import bearer, login
 from tests.billing.fake_billing import messages_of, start_checkout
 from tests.billing.test_webhooks_lifecycle import DAY, Story
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -237,7 +238,7 @@ def test_with_stripe_down_the_api_answers_503_and_changes_nothing(subscribed, fa
 
 def test_the_admin_action_cancels_the_subscription(subscribed, client, staff, fake, user):
     stripe_subscription, _record = subscribed
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     response = client.post(
         "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]}, follow=True
@@ -249,7 +250,7 @@ def test_the_admin_action_cancels_the_subscription(subscribed, client, staff, fa
 
 
 def test_with_stripe_down_the_admin_action_says_so_and_changes_nothing(subscribed, client, staff, fake, user):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     fake.down(close_connections=True)
 
     response = client.post(

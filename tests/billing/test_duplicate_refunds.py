@@ -13,6 +13,7 @@ from billing.exceptions import BillingUnavailable
 from billing.models import DuplicateRefund, Subscription
 from billing.tasks import resolve_duplicate_subscription
 from tests.billing.fake_billing import paid_twice, sync_invoice
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +128,7 @@ def test_staff_find_the_refunds_that_need_them_with_the_reason(duplicate, client
     second, row = duplicate
     fake.call("POST", "/v1/refunds", charge=second.charge["id"])
     duplicates.resolve(row.pk)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     page = client.get("/admin/billing/duplicaterefund/?state__exact=needs_staff").content.decode()
 
@@ -158,7 +159,7 @@ def test_staff_can_try_a_refund_again_once_stripe_answers(duplicate, client, sta
             duplicates.resolve(row.pk)
     assert duplicates.resolve(row.pk) == "needs_staff"
     refund = DuplicateRefund.objects.get(subscription=row)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     with committing():
         response = client.post(

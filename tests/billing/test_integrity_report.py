@@ -13,6 +13,7 @@ from billing.models import IntegrityFinding, Plan, ReconciliationRun, Subscripti
 from billing.tasks import reconcile_subscriptions as reconcile_task
 from tests.billing.fake_billing import paid_twice, start_checkout, subscribe_through_fake
 from tests.factories import UserFactory
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,7 @@ def test_with_stripe_down_it_reports_what_our_records_show(drift, fake, caplog):
 
 def test_staff_see_the_findings_in_the_admin(drift, client, staff):
     run = sweeps.reconcile_subscriptions()
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     listing = client.get("/admin/billing/integrityfinding/")
     only_unowned = client.get("/admin/billing/integrityfinding/", {"kind__exact": Kind.UNOWNED_SUBSCRIPTION})

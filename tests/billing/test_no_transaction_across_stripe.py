@@ -18,6 +18,7 @@ from billing.models import Plan, Subscription
 from tests.api.conftest import bearer, login
 from tests.billing.fake_billing import start_checkout, subscribe_through_fake
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,7 +71,7 @@ def test_the_api_calls_stripe_outside_any_transaction(subscribed_alice, stripe_r
 
 
 def test_the_plan_admin_calls_stripe_outside_any_transaction(client, staff, fake, stripe_requests):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     plan = Plan.objects.get(code="pro-monthly")
     form = {
         "name": plan.name,
@@ -129,7 +130,7 @@ def test_deactivating_through_the_api_cancels_outside_any_transaction(subscribed
 def test_the_admins_deactivate_action_cancels_outside_any_transaction(
     subscribed_alice, client, staff, user, stripe_requests
 ):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     stripe_requests.clear()
 
     client.post("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]})

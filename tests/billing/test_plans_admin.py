@@ -12,6 +12,7 @@ from djstripe.models import Price, Product
 
 from billing.models import Plan
 from tests.billing.fake_billing import messages_of, sync_plans
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def fake(fake_stripe_settings):
 
 @pytest.fixture
 def admin_client(client, staff):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     return client
 
 

@@ -11,6 +11,7 @@ from billing import sweeps
 from billing.models import ReconciliationRun, SubscriptionStatus
 from billing.tasks import reconcile_subscriptions as reconcile_task
 from tests.billing.fake_billing import row
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +110,7 @@ def test_the_admin_shows_a_run_and_its_repairs_read_only(client, staff):
         repaired=1,
         repairs=[{"subscription": 7, "stripe_subscription": "sub_123", "changes": {"status": ["active", "canceled"]}}],
     )
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     page = client.get(f"/admin/billing/reconciliationrun/{run.pk}/change/")
 

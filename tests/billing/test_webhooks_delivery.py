@@ -14,6 +14,7 @@ from billing.exceptions import BillingUnavailable
 from billing.models import Subscription
 from tests.billing.fake_billing import deliver, start_checkout, webhook_url
 from tests.fake_stripe import event_payload, post_event, sign_payload
+from tests.mfa_helpers import sign_in_with_second_factor
 
 
 @pytest.fixture
@@ -208,7 +209,7 @@ def test_the_admin_lists_deliveries_with_their_errors_and_reprocesses_a_failed_o
     deliver(alice, endpoint, event)
     fake.up()
     trigger = WebhookEventTrigger.objects.get()
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     page = client.get("/admin/djstripe/webhookeventtrigger/?processed__exact=0")
     assert page.status_code == 200
@@ -248,15 +249,16 @@ def test_a_failed_delivery_that_stripe_delivered_again_shows_as_processed_later(
         (retry,) = deliver(alice, endpoint, event)  # Stripe's retry, an hour later
     assert retry.status_code == 200
     healed = WebhookEventTrigger.objects.get(processed=True)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     failing = changelist(client, "?outcome=failing")
     assert event["id"] not in failing  # nothing is left to do about it
     assert "0 webhook event triggers" in failing
     assert f"/{failed.pk}/change/" in changelist(client, "?outcome=healed")
     # user, the counts (all, filtered), the page's rows, the nav's profile, the date hierarchy (2),
-    # then the failed rows and their events: once for the page, not once per row
-    with django_assert_num_queries(9):
+    # then the failed rows and their events: once for the page, not once per row; and whether staff
+    # have a second factor (accounts.mfa, once per request)
+    with django_assert_num_queries(10):
         everything = changelist(client)
     assert everything.count('<td class="field-outcome">Failed, processed later</td>') == 1
     assert everything.count('<td class="field-outcome">Processed</td>') == 1
@@ -276,7 +278,7 @@ def test_a_delivery_that_is_still_failing_is_listed_as_failing(alice, client, st
     fake.down()
     deliver(alice, endpoint, event)
     failed = WebhookEventTrigger.objects.get()
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     assert f"/{failed.pk}/change/" in changelist(client, "?outcome=failing")
     assert "0 webhook event triggers" in changelist(client, "?outcome=healed")
@@ -289,7 +291,7 @@ def test_reprocessing_while_stripe_is_still_down_keeps_the_error(alice, client, 
     fake.down()
     deliver(alice, endpoint, checkout_done.event("customer.subscription.created"))
     trigger = WebhookEventTrigger.objects.get()
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     response = client.post(
         "/admin/djstripe/webhookeventtrigger/", {"action": "reprocess", "_selected_action": [trigger.pk]}, follow=True

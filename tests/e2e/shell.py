@@ -3,6 +3,7 @@ screen sizes of issue 15, and the access records the cast starts from (no Stripe
 
 from datetime import timedelta
 
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -10,6 +11,7 @@ from django.utils import timezone
 from billing.models import Plan, Subscription, SubscriptionStatus
 from tests.billing.fake_billing import ensure_demo_plans
 from tests.factories import UserFactory
+from tests.mfa_helpers import enrol_totp, sign_in_with_second_factor
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -17,9 +19,13 @@ SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
 def sign_in(context, live_server, user) -> None:
-    """Give the browser context a session for ``user`` (the sign-in form has its own tests)."""
+    """Give the browser context a session for ``user`` (the sign-in form has its own tests); for
+    someone with an authenticator app, one that passed it (staff need that for the admin)."""
     client = Client()
-    client.force_login(user)
+    if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        sign_in_with_second_factor(client, user)
+    else:
+        client.force_login(user)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
     context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
@@ -44,7 +50,10 @@ def free_user(username: str = "frida"):
 
 
 def staff_user(username: str = "stella"):
-    return UserFactory(username=username, email=f"{username}@example.com", is_staff=True, is_superuser=True)
+    """A staff member, with the authenticator app staff must have (accounts.mfa)."""
+    staffer = UserFactory(username=username, email=f"{username}@example.com", is_staff=True, is_superuser=True)
+    enrol_totp(staffer)
+    return staffer
 
 
 def top_of(page, selector: str) -> float:

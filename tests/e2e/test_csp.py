@@ -13,6 +13,7 @@ import pytest
 
 from tests.billing.fake_billing import subscribe_through_fake, sync_plans
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.mfa_helpers import enrol_totp, totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -70,11 +71,18 @@ def test_the_portal_home_and_sign_in_pages_run_with_no_violation(page, violation
 
 
 def test_the_admin_signs_in_and_lists_users_with_no_violation(page, violations, transactional_db):
-    UserFactory(username="staffer", email="staff@example.com", is_staff=True, is_superuser=True)
+    secret = enrol_totp(UserFactory(username="staffer", email="staff@example.com", is_staff=True, is_superuser=True))
     UserFactory(username="member", email="member@example.com")
     page.goto("/admin/")
     page.wait_for_url(re.compile(r".*/accounts/login/\?next="))
     sign_in(page, "staffer")
+    # Staff have a second factor: the code step (allauth's page, with its WebAuthn script) comes next.
+    page.wait_for_url(re.compile(r".*/accounts/2fa/authenticate/"))
+    settle(page)
+    page.locator('input[name="code"]').fill(totp_code(secret))
+    page.locator('main form[method="post"] button[type="submit"]').first.click()
+    page.wait_for_url(re.compile(r".*/accounts/2fa/trust/"))
+    page.get_by_role("button", name=re.compile("Don.t trust", re.I)).click()
     page.wait_for_url(re.compile(r".*/admin/$"))
     assert page.locator("#site-name").inner_text() == "Gatehouse administration"
     settle(page)
