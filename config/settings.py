@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
     "allauth.usersessions",
@@ -278,6 +279,14 @@ for _provider in ("google", "github"):
             {"client_id": _client_id, "secret": env.str(f"{_provider.upper()}_CLIENT_SECRET"), "key": ""}
         )
 USERSESSIONS_TRACK_ACTIVITY = False
+
+# MFA (allauth.mfa): TOTP, recovery codes and WebAuthn keys, passkeys sign in without a password.
+MFA_SUPPORTED_TYPES = ["recovery_codes", "totp", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+# The API's second step (POST /api/login/mfa, the passkey endpoints): how long the mfa_token or a
+# WebAuthn challenge it hands out stays usable, and how many wrong codes one mfa_token takes.
+API_MFA_TOKEN_TIMEOUT = env.int("API_MFA_TOKEN_TIMEOUT", default=300)
+API_MFA_TOKEN_MAX_ATTEMPTS = env.int("API_MFA_TOKEN_MAX_ATTEMPTS", default=5)
 
 # --- Mobile API (DRF + simplejwt) --------------------------------------------------------
 REST_FRAMEWORK = {
