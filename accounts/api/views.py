@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -91,7 +91,14 @@ def message(text: str, status_code=202) -> Response:
 
 BEARER_CHALLENGE = 'Bearer realm="api"'
 # The 401 of the sign-in routes: a refusal, or mfa_required with what the second step needs.
-SIGN_IN_RESPONSES = {200: TokenResponseSerializer, 401: MfaRequiredSerializer}
+SIGN_IN_RESPONSES = {
+    200: TokenResponseSerializer,
+    401: OpenApiResponse(
+        MfaRequiredSerializer,
+        description="Refused (`detail` says why), or `mfa_required`: the account has a second factor; "
+        "finish with POST /api/login/mfa and the `mfa_token`.",
+    ),
+}
 
 
 def _sign_in(user: User, *, amr: list[str]) -> Response:

@@ -20,7 +20,6 @@ from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from fido2 import cbor
 from fido2.cose import ES256
 from fido2.webauthn import Aaguid, AttestationObject, AttestedCredentialData, AuthenticatorData
 
@@ -88,7 +87,7 @@ class SecurityKey:
             "type": "public-key",
             "response": {
                 "clientDataJSON": b64url(json.dumps(client_data).encode()),
-                "attestationObject": b64url(cbor.encode(dict(attestation))),
+                "attestationObject": b64url(bytes(attestation)),
             },
             "clientExtensionResults": {"credProps": {"rk": passkey}},
         }
