@@ -131,3 +131,10 @@ class NoSecurityKey(AccountError):
 class PasskeyNotAccepted(AccountError):
     status_code = 401
     message = "The passkey was not accepted."
+
+
+class PasskeyLoginDisabled(AccountError):
+    """MFA_PASSKEY_LOGIN_ENABLED is off on this server."""
+
+    status_code = 404
+    message = "Passkey sign-in is not enabled on this server."

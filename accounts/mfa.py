@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.base.forms import AuthenticateForm
 from allauth.mfa.models import Authenticator
 from allauth.mfa.webauthn.forms import AuthenticateWebAuthnForm, LoginWebAuthnForm
@@ -31,6 +32,7 @@ from accounts.exceptions import (
     InvalidMfaToken,
     MfaTokenExpired,
     NoSecurityKey,
+    PasskeyLoginDisabled,
     PasskeyNotAccepted,
     TooManyLoginAttempts,
 )
@@ -178,6 +180,8 @@ def _check_answer(request, challenge: LoginChallenge, *, code: str, credential: 
 
 def passkey_options(*, request) -> tuple[str, dict]:
     """A passkey sign-in's start: allauth's WebAuthn request options and the token that names them."""
+    if not mfa_settings.PASSKEY_LOGIN_ENABLED:
+        raise PasskeyLoginDisabled()
     options, state = allauth_internals.webauthn_request_options(request, user=None)
     token = _new_challenge(kind=LoginChallenge.Kind.PASSKEY, webauthn_state=state)
     return token, options
@@ -186,6 +190,8 @@ def passkey_options(*, request) -> tuple[str, dict]:
 def sign_in_with_passkey(*, request, passkey_token: str, credential: dict) -> User:
     """The passkey's assertion, checked by allauth against the challenge ``passkey_token`` names;
     the challenge is spent by the first answer, right or wrong."""
+    if not mfa_settings.PASSKEY_LOGIN_ENABLED:
+        raise PasskeyLoginDisabled()
     if not allauth_internals.consume_passkey_login_rate_limit(request):
         raise TooManyLoginAttempts("Too many passkey sign-ins from this address. Try again later.", retry_after=60)
     with transaction.atomic():

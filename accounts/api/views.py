@@ -52,6 +52,7 @@ from accounts.exceptions import (
     InvalidMfaToken,
     InvalidRefreshToken,
     NoSecurityKey,
+    PasskeyLoginDisabled,
     PasskeyNotAccepted,
     ProviderNotConfigured,
     RedirectNotAllowed,
@@ -177,6 +178,7 @@ class PasskeyOptionsView(PublicView):
     """The start of a passkey sign-in (no password, no email): a WebAuthn challenge for any passkey."""
 
     @extend_schema(request=None, responses={200: PasskeyOptionsSerializer}, tags=["auth"])
+    @raises(PasskeyLoginDisabled)
     def post(self, request):
         token, options = mfa.passkey_options(request=request._request)
         return Response(
@@ -186,7 +188,7 @@ class PasskeyOptionsView(PublicView):
 
 class PasskeyLoginView(PublicView):
     @extend_schema(request=PasskeyLoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
-    @raises(InvalidMfaToken, PasskeyNotAccepted, AccountDisabled, TooManyLoginAttempts)
+    @raises(InvalidMfaToken, PasskeyNotAccepted, AccountDisabled, TooManyLoginAttempts, PasskeyLoginDisabled)
     def post(self, request):
         data = _valid(PasskeyLoginInput, request)
         user = mfa.sign_in_with_passkey(

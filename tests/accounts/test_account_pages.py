@@ -30,8 +30,10 @@ def member(user) -> Client:
         ("/accounts/password/change/", SIGNED_IN, "oldpassword"),
         # + the social accounts, + the social apps (read once: the page lists the providers it offers)
         ("/accounts/3rdparty/", SIGNED_IN + 2, "Connect Google"),
-        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan")
-        ("/accounts/deactivate/", SIGNED_IN + 1, "Deactivate my account"),
+        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan");
+        # + allauth's reauthentication asking which factors could confirm it (with allauth.mfa installed:
+        # one EXISTS per type, recovery codes, TOTP, WebAuthn)
+        ("/accounts/deactivate/", SIGNED_IN + 4, "Deactivate my account"),
     ],
 )
 def test_each_account_page_renders_with_a_fixed_number_of_queries(

@@ -38,6 +38,7 @@ STATUSES = {
     account_errors.IncorrectMfaCode: 401,
     account_errors.NoSecurityKey: 400,
     account_errors.PasskeyNotAccepted: 401,
+    account_errors.PasskeyLoginDisabled: 404,
     billing_errors.BillingError: 503,
     billing_errors.BillingNotConfigured: 503,
     billing_errors.BillingUnavailable: 503,

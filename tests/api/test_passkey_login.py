@@ -169,6 +169,17 @@ def test_a_staff_passkey_login_may_write_plans(staff, fake_stripe_settings):
     assert bearer(APIClient(), tokens["token"]).post("/api/billing/plans", plan, format="json").status_code == 201
 
 
+@override_settings(MFA_PASSKEY_LOGIN_ENABLED=False)
+def test_passkey_sign_in_is_404_when_the_server_turned_it_off(api, user):
+    disabled = {"detail": "Passkey sign-in is not enabled on this server."}
+    options = api.post("/api/login/passkey/options", format="json")
+    assert (options.status_code, options.json()) == (404, disabled)
+    credential = SecurityKey(user).assertion({"publicKey": {"challenge": b64url(b"c" * 32)}})
+    login = passkey_login(api, "any", credential)
+    assert (login.status_code, login.json()) == (404, disabled)
+    assert not LoginChallenge.objects.exists()
+
+
 # --- A security key as the second step after a password ------------------------------------------
 
 
