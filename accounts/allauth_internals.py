@@ -15,6 +15,7 @@ from allauth.account.internal.flows import login as login_flow
 from allauth.account.stages import EmailVerificationStage
 from allauth.core import context, ratelimit
 from allauth.core.internal import ratelimit as core
+from allauth.mfa.webauthn.internal import auth as webauthn
 from django.core.cache import cache
 from django.http import HttpRequest
 
@@ -109,7 +110,44 @@ def restash_login(request: HttpRequest, login) -> None:
     stagekit.stash_login(request, login)
 
 
-def authentication_records(request: HttpRequest) -> list[dict]:
-    """What this session's sign-in and reauthentications used ({"method": "password" | "mfa" | ...,
-    "at": ..., ...}), as allauth records them; empty for a session it recorded nothing in."""
-    return login_flow.get_authentication_records(request, request.user)
+# --- allauth.mfa for the API (accounts.mfa): its WebAuthn ceremony, its failure counter ---
+
+
+def allauth_request(request: HttpRequest):
+    """A context in which allauth's forms and flows see ``request`` as the one they handle (its
+    middleware sets it for every request; this makes it so outside one too)."""
+    return context.request_context(request)
+
+
+def webauthn_request_options(request: HttpRequest, *, user=None) -> tuple[dict, dict]:
+    """allauth's WebAuthn request options for ``user``'s keys (None: any passkey, with user
+    verification required), and the state to check the answer against. allauth keeps that state in
+    the session, which the token-only API has not; the caller stores it."""
+    with allauth_request(request):
+        options = webauthn.begin_authentication(user)
+    return options, request.session.pop(webauthn.STATE_SESSION_KEY)
+
+
+def restore_webauthn_state(request: HttpRequest, state: dict | None) -> None:
+    """Put a stored WebAuthn state where allauth's forms look for it (this request's session)."""
+    request.session.pop(webauthn.STATE_SESSION_KEY, None)
+    if state:
+        request.session[webauthn.STATE_SESSION_KEY] = state
+
+
+def mfa_failed_retry_after(request: HttpRequest, *, user) -> float:
+    """Seconds until allauth's `login_failed` limit on wrong second-factor codes lets ``user`` try
+    again (allauth.mfa counts them under its own key, apart from wrong passwords)."""
+    return _retry_after(request, action="login_failed", key=f"mfa-auth-user-{user.pk}")
+
+
+def consume_passkey_login_rate_limit(request: HttpRequest) -> bool:
+    """One hit on allauth.mfa's `webauthn_login` limit (MFA_RATE_LIMITS, per IP); False when used up."""
+    return core.consume(request, app="allauth.mfa", action="webauthn_login") is not None
+
+
+def authentication_records(request: HttpRequest, user=None) -> list[dict]:
+    """How this browser session signed ``user`` (default: request.user) in and reauthenticated, as
+    allauth recorded it: one dict per step, e.g. ``{"method": "socialaccount", ...}`` then
+    ``{"method": "mfa", "type": "totp", ...}``; empty for a session it recorded nothing in."""
+    return login_flow.get_authentication_records(request, request.user if user is None else user)

@@ -102,3 +102,39 @@ class DeactivationRefused(AccountError):
     def __init__(self, message: str | None = None, *, reason: str = ""):
         super().__init__(message or f"Your account was not deactivated: {reason}")
         self.reason = reason or str(self)
+
+
+class InvalidMfaToken(AccountError):
+    """The mfa_token (or passkey_token) of a sign-in's second step is unknown, used or dead."""
+
+    status_code = 401
+    message = "This sign-in step is unknown or was already used. Sign in again."
+
+
+class MfaTokenExpired(InvalidMfaToken):
+    message = "This sign-in step has expired. Sign in again."
+
+
+class IncorrectMfaCode(AccountError):
+    """A wrong authenticator or recovery code, or a security key's answer that did not verify."""
+
+    status_code = 401
+    message = "Incorrect code."
+
+
+class NoSecurityKey(AccountError):
+    """WebAuthn options were asked for an account that has no security key or passkey."""
+
+    message = "This account has no security key or passkey; use a code."
+
+
+class PasskeyNotAccepted(AccountError):
+    status_code = 401
+    message = "The passkey was not accepted."
+
+
+class PasskeyLoginDisabled(AccountError):
+    """MFA_PASSKEY_LOGIN_ENABLED is off on this server."""
+
+    status_code = 404
+    message = "Passkey sign-in is not enabled on this server."

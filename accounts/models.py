@@ -161,6 +161,12 @@ class TokenFamily(models.Model):
     expires_at = models.DateTimeField(help_text="The absolute end of this login, however often it is refreshed.")
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=16, choices=RevokedReason.choices, blank=True)
+    amr = models.JSONField(
+        "authentication methods",
+        default=list,
+        blank=True,
+        help_text='How this login was made (the tokens\' "amr" claim), e.g. ["pwd", "otp"] or ["webauthn"].',
+    )
 
     class Meta:
         verbose_name_plural = "token families"
@@ -192,9 +198,41 @@ class SocialHandoff(models.Model):
 
     code_hash = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    amr = models.JSONField(default=list, blank=True, help_text="The methods the browser signed in with.")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"Social handoff for {self.user_id}"
+
+
+class LoginChallenge(models.Model):
+    """An API sign-in halfway through, named by a one-time token of which only a hash is kept.
+
+    SECOND_FACTOR: the first factor was right (`amr`) and the user has a second one; the app
+    finishes with a code or a WebAuthn assertion (accounts.mfa_login). PASSKEY: a passkey sign-in's
+    WebAuthn challenge, for a user not known until the assertion names one. Either is used once,
+    expires after API_MFA_TOKEN_TIMEOUT, and a second-factor token dies after
+    API_MFA_TOKEN_MAX_ATTEMPTS tries.
+    """
+
+    class Kind(models.TextChoices):
+        SECOND_FACTOR = "mfa", "Second factor after a first"
+        PASSKEY = "passkey", "Passkey sign-in"
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    amr = models.JSONField(default=list, blank=True, help_text="The factors already passed.")
+    webauthn_state = models.JSONField(null=True, blank=True, help_text="allauth's state of the WebAuthn challenge.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.user_id or 'anyone'}"

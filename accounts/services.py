@@ -366,18 +366,21 @@ def login_with_code(*, email: str, code: str) -> User:
     return user
 
 
-def create_social_handoff(*, user: User) -> str:
-    """A one-time code the app exchanges for tokens after the provider's web flow."""
+def create_social_handoff(*, user: User, amr: list[str] | None = None) -> str:
+    """A one-time code the app exchanges for tokens after the provider's web flow; `amr` is how
+    the browser signed in (the provider, and the second factor if allauth asked for one)."""
     code = secrets.token_urlsafe(32)
     SocialHandoff.objects.create(
         user=user,
+        amr=amr or ["fed"],
         code_hash=_code_hash("social-handoff", code),
         expires_at=timezone.now() + timedelta(seconds=settings.SOCIAL_HANDOFF_TIMEOUT),
     )
     return code
 
 
-def exchange_social_handoff(*, code: str) -> User:
+def exchange_social_handoff(*, code: str) -> SocialHandoff:
+    """The hand-off behind ``code`` (its user and amr), spent now."""
     with transaction.atomic():
         handoff = (
             SocialHandoff.objects.select_for_update()
@@ -391,7 +394,7 @@ def exchange_social_handoff(*, code: str) -> User:
         handoff.save(update_fields=["used_at"])
     if not handoff.user.is_active:
         raise AccountDisabled("User is disabled")
-    return handoff.user
+    return handoff
 
 
 def login_with_google_id_token(*, request, id_token: str) -> User:

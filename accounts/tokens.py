@@ -11,6 +11,7 @@ claims; the database keeps only a fingerprint of each refresh token).
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +31,11 @@ from accounts.exceptions import InvalidRefreshToken, RefreshTokenNotYours
 from accounts.models import TokenFamily, User
 
 FAMILY_CLAIM = "fam"
+# How the login was made (RFC 8176's "amr", our values): kept on the family, so every token it mints,
+# refreshed or not, says the same. "pwd" password, "email" emailed code, "fed" Google/GitHub, and the
+# second factors: "otp" authenticator app, "recovery_code", "webauthn" (security key or passkey).
+AMR_CLAIM = "amr"
+SECOND_FACTORS = frozenset({"otp", "recovery_code", "webauthn"})
 SUCCESSOR_NAMESPACE = uuid.UUID("5d0b7f0e-6c1a-4d8e-9a57-3f3c2b1e9d40")  # _successor_jti's, fixed forever
 security_log = logging.getLogger("gatehouse.security")
 
@@ -76,21 +82,36 @@ def request_family(request, family_id) -> TokenFamily | None:
     return known[family_id]
 
 
-def start_login(user: User) -> TokenPair:
-    """A new login: a new family and its first pair of tokens."""
+def start_login(user: User, *, amr: Iterable[str] = ()) -> TokenPair:
+    """A new login, made with the methods `amr` names: a new family and its first pair of tokens.
+    (Without `amr`, as scripts and benchmarks mint them, the tokens name no method.)"""
     with transaction.atomic():
         family = TokenFamily.objects.create(
-            user=user, expires_at=timezone.now() + settings.JWT_ABSOLUTE_REFRESH_LIFETIME
+            user=user, amr=list(amr), expires_at=timezone.now() + settings.JWT_ABSOLUTE_REFRESH_LIFETIME
         )
         return _issue(family)
+
+
+def made_with_second_factor(validated_token) -> bool:
+    """Whether the login behind an (already validated) access token passed a second factor."""
+    amr = validated_token.get(AMR_CLAIM) if validated_token is not None else None
+    return isinstance(amr, list) and bool(SECOND_FACTORS.intersection(amr))
+
+
+def _claim_login(refresh: RefreshToken, family: TokenFamily) -> None:
+    """The claims naming the login, in one order (_reissue mints the same token as _issue did). A
+    family from before the amr claim existed has none and mints none."""
+    refresh[api_settings.USER_ID_CLAIM] = family.user_id
+    refresh[FAMILY_CLAIM] = str(family.pk)
+    if family.amr:
+        refresh[AMR_CLAIM] = list(family.amr)
 
 
 def _issue(family: TokenFamily, *, jti: str | None = None) -> TokenPair:
     refresh = RefreshToken()
     if jti:
         refresh[api_settings.JTI_CLAIM] = jti
-    refresh[api_settings.USER_ID_CLAIM] = family.user_id
-    refresh[FAMILY_CLAIM] = str(family.pk)
+    _claim_login(refresh, family)
     # Rolling lifetime, but never past the login's absolute end.
     remaining = family.expires_at - refresh.current_time
     if remaining < api_settings.REFRESH_TOKEN_LIFETIME:
@@ -130,8 +151,7 @@ def _reissue(family: TokenFamily, successor: OutstandingToken) -> TokenPair:
     refresh[api_settings.JTI_CLAIM] = successor.jti
     refresh["iat"] = datetime_to_epoch(successor.created_at)
     refresh["exp"] = datetime_to_epoch(successor.expires_at)
-    refresh[api_settings.USER_ID_CLAIM] = family.user_id
-    refresh[FAMILY_CLAIM] = str(family.pk)
+    _claim_login(refresh, family)
     return _pair(family, refresh, successor.expires_at)
 
 

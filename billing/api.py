@@ -7,7 +7,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.permissions import IsVerified
+from accounts.api.permissions import IsVerified, SignedInWithSecondFactor
 from accounts.api.schema import raises
 from billing import selectors, services
 from billing.access import HasTier, access_subscription
@@ -113,7 +113,7 @@ class PlansView(_PublicReads, APIView):
     def get_permissions(self):
         if self.request.method == "GET":
             return []
-        return [IsAuthenticated(), IsVerified(), IsStaff()]
+        return [IsAuthenticated(), IsVerified(), IsStaff(), SignedInWithSecondFactor()]
 
     @extend_schema(responses={200: PlanSerializer(many=True)}, tags=["billing"])
     def get(self, request):
@@ -135,7 +135,7 @@ class PlanDetailView(_PublicReads, APIView):
     def get_permissions(self):
         if self.request.method == "GET":
             return []
-        return [IsAuthenticated(), IsVerified(), IsStaff()]
+        return [IsAuthenticated(), IsVerified(), IsStaff(), SignedInWithSecondFactor()]
 
     @extend_schema(responses={200: PlanSerializer}, tags=["billing"])
     def get(self, request, plan_id):

@@ -313,6 +313,10 @@ MFA_TRUST_COOKIE_NAME = "mfa_trusted"
 # passed the factor (accounts.mfa).
 MFA_REQUIRED_FOR_STAFF = _strict_bool("MFA_REQUIRED_FOR_STAFF", default=True)
 MFA_REQUIRED_GROUPS = env.list("MFA_REQUIRED_GROUPS", default=[])
+# The API's second step (POST /api/login/mfa, the passkey endpoints): how long the mfa_token or a
+# WebAuthn challenge it hands out stays usable, and how many wrong codes one mfa_token takes.
+API_MFA_TOKEN_TIMEOUT = env.int("API_MFA_TOKEN_TIMEOUT", default=300)
+API_MFA_TOKEN_MAX_ATTEMPTS = env.int("API_MFA_TOKEN_MAX_ATTEMPTS", default=5)
 
 # --- Mobile API (DRF + simplejwt) --------------------------------------------------------
 REST_FRAMEWORK = {

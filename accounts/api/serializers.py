@@ -112,3 +112,74 @@ class DeactivateInput(serializers.Serializer):
     password = serializers.CharField(
         required=False, max_length=4096, trim_whitespace=False, help_text="Not needed for social-only accounts."
     )
+
+
+class MfaRequiredSerializer(serializers.Serializer):
+    """A 401 of a sign-in: `detail` says why; "mfa_required" comes with what the second step needs."""
+
+    detail = serializers.CharField(help_text='"mfa_required" when the account has a second factor.')
+    mfa_token = serializers.CharField(
+        required=False, help_text="For POST /api/login/mfa: single-use, expires after `expires_in` seconds."
+    )
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=["totp", "webauthn", "recovery_codes"]),
+        required=False,
+        help_text="What can finish this sign-in: an authenticator code, a security key or passkey, a recovery code.",
+    )
+    expires_in = serializers.IntegerField(required=False, help_text="Seconds the mfa_token stays usable.")
+
+
+class AssertionResponseInput(serializers.Serializer):
+    clientDataJSON = serializers.CharField(max_length=4096)
+    authenticatorData = serializers.CharField(max_length=4096)
+    signature = serializers.CharField(max_length=2048)
+    userHandle = serializers.CharField(max_length=512, required=False, allow_null=True, allow_blank=True)
+
+
+class WebAuthnCredentialInput(serializers.Serializer):
+    """A PublicKeyCredential from navigator.credentials.get() (or the platform's passkey API) in
+    WebAuthn's JSON form: binary members base64url-encoded."""
+
+    id = serializers.CharField(max_length=1024)
+    rawId = serializers.CharField(max_length=1024)
+    type = serializers.ChoiceField(choices=["public-key"])
+    response = AssertionResponseInput()
+    authenticatorAttachment = serializers.ChoiceField(
+        choices=["platform", "cross-platform"], required=False, allow_null=True
+    )
+    clientExtensionResults = serializers.DictField(required=False)
+
+
+class MfaLoginInput(serializers.Serializer):
+    mfa_token = serializers.CharField(max_length=256, help_text="From the mfa_required answer of the first step.")
+    code = serializers.CharField(
+        max_length=64, required=False, help_text="An authenticator app code or a recovery code."
+    )
+    credential = WebAuthnCredentialInput(
+        required=False, help_text="Or a security key's answer to the options of POST /api/login/mfa/webauthn."
+    )
+
+    def validate(self, data):
+        if ("code" in data) == ("credential" in data):
+            raise serializers.ValidationError({"code": "Give a code, or a credential from a security key."})
+        return data
+
+
+class MfaTokenInput(serializers.Serializer):
+    mfa_token = serializers.CharField(max_length=256)
+
+
+class WebAuthnOptionsSerializer(serializers.Serializer):
+    request_options = serializers.DictField(
+        help_text="For navigator.credentials.get() (or the platform's passkey API): `publicKey` with the challenge."
+    )
+
+
+class PasskeyOptionsSerializer(WebAuthnOptionsSerializer):
+    passkey_token = serializers.CharField(help_text="For POST /api/login/passkey: single-use.")
+    expires_in = serializers.IntegerField(help_text="Seconds the challenge stays usable.")
+
+
+class PasskeyLoginInput(serializers.Serializer):
+    passkey_token = serializers.CharField(max_length=256)
+    credential = WebAuthnCredentialInput()

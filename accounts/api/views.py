@@ -8,14 +8,14 @@ from django.contrib.auth import logout
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import pictures, services, tokens
+from accounts import mfa_login, pictures, services, tokens
 from accounts.api.permissions import IsVerified
 from accounts.api.schema import raises
 from accounts.api.serializers import (
@@ -27,23 +27,34 @@ from accounts.api.serializers import (
     LoginCodeInput,
     LoginInput,
     MessageSerializer,
+    MfaLoginInput,
+    MfaRequiredSerializer,
+    MfaTokenInput,
     NewPasswordInput,
+    PasskeyLoginInput,
+    PasskeyOptionsSerializer,
     ProfileInput,
     RefreshInput,
     RegisterInput,
     TokenResponseSerializer,
     UserSerializer,
+    WebAuthnOptionsSerializer,
 )
 from accounts.exceptions import (
     AccountDisabled,
     CodeExpired,
     DeactivationRefused,
     EmailBelongsToAnotherAccount,
+    IncorrectMfaCode,
     InvalidCode,
     InvalidCredentials,
     InvalidIdToken,
     InvalidKey,
+    InvalidMfaToken,
     InvalidRefreshToken,
+    NoSecurityKey,
+    PasskeyLoginDisabled,
+    PasskeyNotAccepted,
     ProviderNotConfigured,
     RedirectNotAllowed,
     RefreshTokenNotYours,
@@ -80,8 +91,31 @@ def message(text: str, status_code=202) -> Response:
     return Response({"message": text}, status=status_code)
 
 
-def _sign_in(user: User) -> Response:
-    return token_response(tokens.start_login(user))
+BEARER_CHALLENGE = 'Bearer realm="api"'
+# The 401 of the sign-in routes: a refusal, or mfa_required with what the second step needs.
+SIGN_IN_RESPONSES = {
+    200: TokenResponseSerializer,
+    401: OpenApiResponse(
+        MfaRequiredSerializer,
+        description="Refused (`detail` says why), or `mfa_required`: the account has a second factor; "
+        "finish with POST /api/login/mfa and the `mfa_token`.",
+    ),
+}
+
+
+def _sign_in(user: User, *, amr: list[str]) -> Response:
+    """The tokens of a login made with `amr`, or, for an account with a second factor that this
+    login has not passed, 401 mfa_required and the token for POST /api/login/mfa."""
+    pending = mfa_login.require_second_factor(user=user, amr=amr)
+    if pending is None:
+        return token_response(tokens.start_login(user, amr=amr))
+    body = {
+        "detail": "mfa_required",
+        "mfa_token": pending.mfa_token,
+        "methods": pending.methods,
+        "expires_in": pending.expires_in,
+    }
+    return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": BEARER_CHALLENGE})
 
 
 class PublicView(APIView):
@@ -92,7 +126,7 @@ class PublicView(APIView):
 
     def get_authenticate_header(self, request):
         # Failures here (bad password, refresh token, key) are still 401 with a Bearer challenge.
-        return 'Bearer realm="api"'
+        return BEARER_CHALLENGE
 
 
 class RegisterView(PublicView):
@@ -104,14 +138,64 @@ class RegisterView(PublicView):
 
 
 class LoginView(PublicView):
-    @extend_schema(request=LoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @extend_schema(request=LoginInput, responses=SIGN_IN_RESPONSES, tags=["auth"])
     @raises(InvalidCredentials, AccountDisabled, TooManyLoginAttempts)
     def post(self, request):
         data = _valid(LoginInput, request)
         user = services.authenticate_with_password(
             request=request._request, login=data["email"], password=data["password"]
         )
-        return _sign_in(user)
+        return _sign_in(user, amr=["pwd"])
+
+
+class LoginMfaView(PublicView):
+    """The second step of a sign-in that answered mfa_required: a code, or a security key's answer."""
+
+    @extend_schema(request=MfaLoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @raises(InvalidMfaToken, IncorrectMfaCode, AccountDisabled, TooManyLoginAttempts)
+    def post(self, request):
+        data = _valid(MfaLoginInput, request)
+        user, amr = mfa_login.complete_second_factor(
+            request=request._request,
+            mfa_token=data["mfa_token"],
+            code=data.get("code", ""),
+            credential=data.get("credential"),
+        )
+        return token_response(tokens.start_login(user, amr=amr))
+
+
+class LoginMfaWebAuthnView(PublicView):
+    """WebAuthn options for the security keys of the account in a sign-in's second step."""
+
+    @extend_schema(request=MfaTokenInput, responses={200: WebAuthnOptionsSerializer}, tags=["auth"])
+    @raises(InvalidMfaToken, NoSecurityKey)
+    def post(self, request):
+        data = _valid(MfaTokenInput, request)
+        options = mfa_login.second_factor_webauthn_options(request=request._request, mfa_token=data["mfa_token"])
+        return Response({"request_options": options})
+
+
+class PasskeyOptionsView(PublicView):
+    """The start of a passkey sign-in (no password, no email): a WebAuthn challenge for any passkey."""
+
+    @extend_schema(request=None, responses={200: PasskeyOptionsSerializer}, tags=["auth"])
+    @raises(PasskeyLoginDisabled)
+    def post(self, request):
+        token, options = mfa_login.passkey_options(request=request._request)
+        return Response(
+            {"request_options": options, "passkey_token": token, "expires_in": settings.API_MFA_TOKEN_TIMEOUT}
+        )
+
+
+class PasskeyLoginView(PublicView):
+    @extend_schema(request=PasskeyLoginInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @raises(InvalidMfaToken, PasskeyNotAccepted, AccountDisabled, TooManyLoginAttempts, PasskeyLoginDisabled)
+    def post(self, request):
+        data = _valid(PasskeyLoginInput, request)
+        user = mfa_login.sign_in_with_passkey(
+            request=request._request, passkey_token=data["passkey_token"], credential=data["credential"]
+        )
+        return token_response(tokens.start_login(user, amr=["webauthn"]))
 
 
 class RefreshView(PublicView):
@@ -246,11 +330,11 @@ class RequestLoginCodeView(PublicView):
 
 
 class LoginCodeView(PublicView):
-    @extend_schema(request=LoginCodeInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @extend_schema(request=LoginCodeInput, responses=SIGN_IN_RESPONSES, tags=["auth"])
     @raises(InvalidCode, CodeExpired, AccountDisabled)
     def post(self, request):
         data = _valid(LoginCodeInput, request)
-        return _sign_in(services.login_with_code(email=data["email"], code=data["code"]))
+        return _sign_in(services.login_with_code(email=data["email"], code=data["code"]), amr=["email"])
 
 
 def _allowed_app_redirect(next_url: str) -> bool:
@@ -310,25 +394,27 @@ class SocialCompleteView(APIView):
         user = request.user
         if not user.is_authenticated:
             return AppRedirect(next_url, error="login_failed")
-        code = services.create_social_handoff(user=user)
+        code = services.create_social_handoff(user=user, amr=mfa_login.amr_of_browser_sign_in(django_request, user))
         logout(django_request)  # the app gets tokens; the browser keeps no session
         return AppRedirect(next_url, code=code)
 
 
 class GoogleTokenView(PublicView):
-    @extend_schema(request=GoogleTokenInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @extend_schema(request=GoogleTokenInput, responses=SIGN_IN_RESPONSES, tags=["auth"])
     @raises(InvalidIdToken, AccountDisabled, EmailBelongsToAnotherAccount)
     def post(self, request):
         data = _valid(GoogleTokenInput, request)
-        return _sign_in(services.login_with_google_id_token(request=request._request, id_token=data["id_token"]))
+        user = services.login_with_google_id_token(request=request._request, id_token=data["id_token"])
+        return _sign_in(user, amr=["fed"])
 
 
 class SocialExchangeView(PublicView):
-    @extend_schema(request=ExchangeInput, responses={200: TokenResponseSerializer}, tags=["auth"])
+    @extend_schema(request=ExchangeInput, responses=SIGN_IN_RESPONSES, tags=["auth"])
     @raises(InvalidKey, AccountDisabled)
     def post(self, request):
         data = _valid(ExchangeInput, request)
-        return _sign_in(services.exchange_social_handoff(code=data["code"]))
+        handoff = services.exchange_social_handoff(code=data["code"])
+        return _sign_in(handoff.user, amr=handoff.amr)
 
 
 class DeactivateView(APIView):

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts import tokens
 from config.wsgi import application
+from tests.api.test_error_map import MFA_REQUIRED_401
 from tests.factories import UserFactory
 
 OPENAPI_JSON = "application/vnd.oai.openapi+json"
@@ -55,6 +56,11 @@ AUTH_TABLE = [
     ("POST", "/api/social/google/token", "P", 200, {401}),
     ("POST", "/api/social/exchange", "P", 200, {401}),
     ("POST", "/api/deactivate", "A", 202, {403}),
+    # Issue 16: the second step of a sign-in, and passkey sign-in.
+    ("POST", "/api/login/mfa", "P", 200, {401, 403, 422, 429}),
+    ("POST", "/api/login/mfa/webauthn", "P", 200, {400, 401, 422}),
+    ("POST", "/api/login/passkey/options", "P", 200, set()),
+    ("POST", "/api/login/passkey", "P", 200, {401, 403, 422, 429}),
 ]
 # Conventions: B routes answer 401 without a live token, A routes also 403 to the unverified;
 # every /api/ route is rate limited (429).
@@ -136,7 +142,8 @@ def test_every_auth_route_documents_the_contracts_statuses(openapi, method, path
     assert expected <= {int(code) for code in responses}, f"undocumented: {expected - set(map(int, responses))}"
     for code in expected - {success}:
         content = responses[str(code)]["content"]["application/json"]["schema"]
-        assert content == {"$ref": "#/components/schemas/" + ("Errors" if code == 422 else "Detail")}, code
+        body = "Errors" if code == 422 else "MfaRequired" if (code, path) in MFA_REQUIRED_401 else "Detail"
+        assert content == {"$ref": "#/components/schemas/" + body}, code
     # Public routes may be called without a token; B and A routes need the bearer scheme.
     security = operation.get("security", [])
     if level == "P":

@@ -5,7 +5,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from billing.models import Plan, Subscription, SubscriptionStatus
-from tests.api.conftest import bearer, login
+from tests.api.authenticators import enable_totp, totp_code
+from tests.api.conftest import bearer, login, login_with_second_factor
 
 pytestmark = [pytest.mark.django_db]
 
@@ -23,7 +24,9 @@ def member(user):
 
 @pytest.fixture
 def admin_api(staff):
-    return bearer(APIClient(), login(APIClient(), "staffer")["token"])
+    """Staff writes need a login that passed a second factor (tests/api/test_mfa_login.py)."""
+    secret = enable_totp(staff)
+    return bearer(APIClient(), login_with_second_factor(APIClient(), "staffer", code=totp_code(secret))["token"])
 
 
 def test_plans_are_public_and_ordered_by_price():

@@ -168,10 +168,11 @@ def test_my_payments_cost_two_queries_however_much_data(api, world, others, invo
 def test_login_costs_the_same_queries_however_much_data(user, world, others, invoices, django_assert_num_queries):
     world(others=others, invoices=invoices)
 
-    # the account behind the login (its one failed-login counter); the address (+ user) by email; SAVEPOINT,
-    # new token family, its refresh token (outstanding), RELEASE (BEGIN/COMMIT outside a test); verified
-    # address (is_verified), profile (the user in the response)
-    with django_assert_num_queries(8):
+    # the account behind the login (its one failed-login counter); the address (+ user) by email; its
+    # authenticators (a second factor means mfa_required, accounts.mfa_login); SAVEPOINT, new token family, its
+    # refresh token (outstanding), RELEASE (BEGIN/COMMIT outside a test); verified address (is_verified),
+    # profile (the user in the response)
+    with django_assert_num_queries(9):
         response = APIClient().post("/api/login", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
 
     assert response.status_code == 200
