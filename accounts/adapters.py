@@ -17,6 +17,8 @@ from django.utils.functional import cached_property
 
 from accounts import allauth_internals
 from accounts.models import Profile, Provider, User, normalize_email
+from accounts.user_agents import describe_user_agent
+from config.links import absolute_reverse
 from mail import outbox
 
 UNKNOWN_ACCOUNT_MAIL = "account/email/unknown_account"
@@ -58,8 +60,14 @@ class AccountAdapter(DefaultAccountAdapter):
             "email": email,
             "current_site": get_current_site(request),
             "support_email": settings.SUPPORT_EMAIL,
+            # What a security notice (base_notification) tells its reader to do if it was not them.
+            "password_reset_url": absolute_reverse("account_reset_password"),
+            "security_url": absolute_reverse("accounts_security"),
+            "sessions_url": absolute_reverse("usersessions_list"),
             **context,
         }
+        if "user_agent" in ctx and "device" not in ctx:
+            ctx["device"] = describe_user_agent(ctx["user_agent"])
         if template_prefix == UNKNOWN_ACCOUNT_MAIL:
             # allauth looks up active users only: for a deactivated account's address (a reset or
             # code request) it would say "no record of such an account" and offer a sign-up.

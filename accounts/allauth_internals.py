@@ -11,6 +11,7 @@ import time
 from allauth.account.adapter import get_adapter
 from allauth.account.internal import stagekit
 from allauth.account.internal.flows import email_verification, password_change, password_reset, signup
+from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.stages import EmailVerificationStage
 from allauth.core import context, ratelimit
 from allauth.core.internal import ratelimit as core
@@ -46,6 +47,12 @@ def send_unknown_account_mail(request: HttpRequest, email: str) -> None:
 def consume_rate_limit(request: HttpRequest, *, action: str, key: str) -> bool:
     """One hit on allauth's limit for ``action`` (its ACCOUNT_RATE_LIMITS); False when used up."""
     return ratelimit.consume(request, action=action, key=key)
+
+
+def authentication_records(request: HttpRequest, user) -> list[dict]:
+    """How this session's user proved who they are, in order: allauth's records
+    ({"method": "password"}, {"method": "mfa", "type": "totp"}, {"method": "socialaccount", ...})."""
+    return get_authentication_records(request, user)
 
 
 def current_request() -> HttpRequest | None:

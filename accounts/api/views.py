@@ -10,11 +10,13 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services, tokens
+from accounts import security, services, tokens
 from accounts.api.permissions import IsVerified
 from accounts.api.schema import raises
 from accounts.api.serializers import (
@@ -30,6 +32,7 @@ from accounts.api.serializers import (
     ProfileInput,
     RefreshInput,
     RegisterInput,
+    SecurityEventSerializer,
     TokenResponseSerializer,
     UserSerializer,
 )
@@ -79,8 +82,10 @@ def message(text: str, status_code=202) -> Response:
     return Response({"message": text}, status=status_code)
 
 
-def _sign_in(user: User) -> Response:
-    return token_response(tokens.start_login(user))
+def _sign_in(user: User, *, request, method: str) -> Response:
+    pair = tokens.start_login(user)
+    security.record_sign_in(user=user, request=request, method=f"App, {method}")
+    return token_response(pair)
 
 
 class PublicView(APIView):
@@ -110,7 +115,7 @@ class LoginView(PublicView):
         user = services.authenticate_with_password(
             request=request._request, login=data["email"], password=data["password"]
         )
-        return _sign_in(user)
+        return _sign_in(user, request=request, method="password")
 
 
 class RefreshView(PublicView):
@@ -130,7 +135,7 @@ class RefreshView(PublicView):
         )
         if not raw:
             raise InvalidRefreshToken("No refresh token given.")
-        return token_response(tokens.rotate(raw), include_user=False)
+        return token_response(tokens.rotate(raw, request=request._request), include_user=False)
 
 
 class LogoutView(APIView):
@@ -163,6 +168,27 @@ class MeView(APIView):
             setattr(profile, field, value)
         profile.save()
         return Response(UserSerializer(request.user).data)
+
+
+class SecurityEventsPage(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class MySecurityEventsView(ListAPIView):
+    """The caller's security history, newest first (the portal's Security page)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SecurityEventSerializer
+    pagination_class = SecurityEventsPage
+
+    def get_queryset(self):
+        return security.events_for(self.request.user)
+
+    @extend_schema(tags=["auth"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class VerifyView(PublicView):
@@ -243,7 +269,8 @@ class LoginCodeView(PublicView):
     @raises(InvalidCode, CodeExpired, AccountDisabled)
     def post(self, request):
         data = _valid(LoginCodeInput, request)
-        return _sign_in(services.login_with_code(email=data["email"], code=data["code"]))
+        user = services.login_with_code(email=data["email"], code=data["code"], request=request._request)
+        return _sign_in(user, request=request, method="emailed code")
 
 
 def _allowed_app_redirect(next_url: str) -> bool:
@@ -313,7 +340,8 @@ class GoogleTokenView(PublicView):
     @raises(InvalidIdToken, AccountDisabled, EmailBelongsToAnotherAccount)
     def post(self, request):
         data = _valid(GoogleTokenInput, request)
-        return _sign_in(services.login_with_google_id_token(request=request._request, id_token=data["id_token"]))
+        user = services.login_with_google_id_token(request=request._request, id_token=data["id_token"])
+        return _sign_in(user, request=request, method="Google")
 
 
 class SocialExchangeView(PublicView):
@@ -321,7 +349,8 @@ class SocialExchangeView(PublicView):
     @raises(InvalidKey, AccountDisabled)
     def post(self, request):
         data = _valid(ExchangeInput, request)
-        return _sign_in(services.exchange_social_handoff(code=data["code"]))
+        user = services.exchange_social_handoff(code=data["code"])
+        return _sign_in(user, request=request, method="Google or GitHub")
 
 
 class DeactivateView(APIView):
