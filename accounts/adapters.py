@@ -2,6 +2,7 @@
 addresses get one spelling, and a sign-in or sign-up costs the same whether the account exists."""
 
 import secrets
+from types import SimpleNamespace
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -23,6 +24,11 @@ from mail import outbox
 
 UNKNOWN_ACCOUNT_MAIL = "account/email/unknown_account"
 INACTIVE_ACCOUNT_MAIL = "account/email/account_inactive_help"
+
+
+def site_of_setting() -> SimpleNamespace:
+    host = settings.SITE_URL.split("://", 1)[-1]
+    return SimpleNamespace(name=host, domain=host)
 
 
 def spend_one_hash() -> None:
@@ -54,11 +60,13 @@ class SignupRaceLost(ImmediateHttpResponse):
 class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix, email, context):
         # Same context allauth builds; only the sending moves to a task.
-        request = allauth_internals.current_request()
+        # allauth's notices may go out on commit, after its request context has closed: the
+        # adapter's own request then, and SITE_URL's host outside any request.
+        request = allauth_internals.current_request() or getattr(self, "request", None)
         ctx = {
             "request": request,
             "email": email,
-            "current_site": get_current_site(request),
+            "current_site": get_current_site(request) if request is not None else site_of_setting(),
             "support_email": settings.SUPPORT_EMAIL,
             # What a security notice (base_notification) tells its reader to do if it was not them.
             "password_reset_url": absolute_reverse("account_reset_password"),

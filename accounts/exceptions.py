@@ -102,3 +102,10 @@ class DeactivationRefused(AccountError):
     def __init__(self, message: str | None = None, *, reason: str = ""):
         super().__init__(message or f"Your account was not deactivated: {reason}")
         self.reason = reason or str(self)
+
+
+class PageNotFound(AccountError):
+    """A ?page= past the last page, or not a page number."""
+
+    status_code = 404
+    message = "No such page."

@@ -129,6 +129,8 @@ def record_recovery_codes_regenerated(sender, request, user, authenticator, **kw
 def record_recovery_code_used(sender, request, user, authenticator, **kwargs):
     if authenticator.type != Authenticator.Type.RECOVERY_CODES:
         return
+    # allauth checks the code on a fresh copy of the row (select_for_update): this one is stale.
+    authenticator = Authenticator.objects.filter(pk=authenticator.pk).first() or authenticator
     # Each use flips one bit of the used mask: the mask after this use names it.
     used = (authenticator.data or {}).get("used_mask", 0)
     security.record_event(

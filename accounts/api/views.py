@@ -46,6 +46,7 @@ from accounts.exceptions import (
     InvalidIdToken,
     InvalidKey,
     InvalidRefreshToken,
+    PageNotFound,
     ProviderNotConfigured,
     RedirectNotAllowed,
     RefreshTokenNotYours,
@@ -175,6 +176,12 @@ class SecurityEventsPage(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound:
+            raise PageNotFound() from None
+
 
 class MySecurityEventsView(ListAPIView):
     """The caller's security history, newest first (the portal's Security page)."""
@@ -187,6 +194,7 @@ class MySecurityEventsView(ListAPIView):
         return security.events_for(self.request.user)
 
     @extend_schema(tags=["auth"])
+    @raises(PageNotFound)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
