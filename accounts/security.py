@@ -88,7 +88,7 @@ def record_sign_in(*, user: User, request, method: str) -> SecurityEvent:
     )
     event = record_event(user=user, kind=Kind.SIGNED_IN, request=request, method=method)
     if known_devices and client["device"] not in known_devices:
-        record_event(user=user, kind=Kind.NEW_DEVICE, request=request, method=method, detail=client["device"])
+        record_event(user=user, kind=Kind.NEW_DEVICE, request=request, method=method)
         context = {"device": client["device"], "method": method}
         get_account_adapter(django_request(request)).send_notification_mail(NEW_DEVICE_MAIL, user, context)
     return event
