@@ -30,8 +30,9 @@ def member(user) -> Client:
         ("/accounts/password/change/", SIGNED_IN, "oldpassword"),
         # + the social accounts, + the social apps (read once: the page lists the providers it offers)
         ("/accounts/3rdparty/", SIGNED_IN + 2, "Connect Google"),
-        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan")
-        ("/accounts/deactivate/", SIGNED_IN + 1, "Deactivate my account"),
+        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan"),
+        # + allauth.mfa's reauthentication check: does the user have recovery codes, TOTP, WebAuthn
+        ("/accounts/deactivate/", SIGNED_IN + 1 + 3, "Deactivate my account"),
     ],
 )
 def test_each_account_page_renders_with_a_fixed_number_of_queries(

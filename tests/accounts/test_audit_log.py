@@ -251,3 +251,24 @@ def test_the_selected_entries_export_as_csv(admin_client, admin_api, fake_stripe
     assert (rows[1][1], rows[1][3], rows[1][4]) == ("staffer", "198.51.100.20", "API")
     assert rows[1][9].startswith("name: 'Pro' -> 'Pro, \"Plus\"'; stripe_price: None -> 'price_")
     assert rows[2][9].startswith("price_cents: 1900 -> 1500; stripe_price: 'price_")
+
+
+def test_the_sqlite_guard_refuses_update_and_delete_too():
+    """`make run`'s SQLite gets the same guard: the migration's statements, on a table of its own."""
+    import importlib
+    import sqlite3
+
+    migration = importlib.import_module("accounts.migrations.0010_security_history")
+    database = sqlite3.connect(":memory:")
+    database.execute("CREATE TABLE accounts_auditentry (id INTEGER PRIMARY KEY, note TEXT)")
+    for statement in migration.SQLITE_GUARD:
+        database.execute(statement)
+    database.execute("INSERT INTO accounts_auditentry (note) VALUES ('kept')")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only: UPDATE"):
+        database.execute("UPDATE accounts_auditentry SET note = 'rewritten'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only: DELETE"):
+        database.execute("DELETE FROM accounts_auditentry")
+    assert database.execute("SELECT note FROM accounts_auditentry").fetchall() == [("kept",)]
+    for statement in migration.SQLITE_UNGUARD:  # and the migration can be reversed
+        database.execute(statement)
+    database.execute("DELETE FROM accounts_auditentry")
