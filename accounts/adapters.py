@@ -2,6 +2,7 @@
 addresses get one spelling, and a sign-in or sign-up costs the same whether the account exists."""
 
 import secrets
+from types import SimpleNamespace
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -17,10 +18,17 @@ from django.utils.functional import cached_property
 
 from accounts import allauth_internals
 from accounts.models import Profile, Provider, User, normalize_email
+from accounts.user_agents import describe_user_agent
+from config.links import absolute_reverse
 from mail import outbox
 
 UNKNOWN_ACCOUNT_MAIL = "account/email/unknown_account"
 INACTIVE_ACCOUNT_MAIL = "account/email/account_inactive_help"
+
+
+def site_of_setting() -> SimpleNamespace:
+    host = settings.SITE_URL.split("://", 1)[-1]
+    return SimpleNamespace(name=host, domain=host)
 
 
 def spend_one_hash() -> None:
@@ -60,14 +68,22 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_mail(self, template_prefix, email, context):
         # Same context allauth builds; only the sending moves to a task.
-        request = allauth_internals.current_request()
+        # allauth's notices may go out on commit, after its request context has closed: the
+        # adapter's own request then, and SITE_URL's host outside any request.
+        request = allauth_internals.current_request() or getattr(self, "request", None)
         ctx = {
             "request": request,
             "email": email,
-            "current_site": get_current_site(request),
+            "current_site": get_current_site(request) if request is not None else site_of_setting(),
             "support_email": settings.SUPPORT_EMAIL,
+            # What a security notice (base_notification) tells its reader to do if it was not them.
+            "password_reset_url": absolute_reverse("account_reset_password"),
+            "security_url": absolute_reverse("accounts_security"),
+            "sessions_url": absolute_reverse("usersessions_list"),
             **context,
         }
+        if "user_agent" in ctx and "device" not in ctx:
+            ctx["device"] = describe_user_agent(ctx["user_agent"])
         if template_prefix == UNKNOWN_ACCOUNT_MAIL:
             # allauth looks up active users only: for a deactivated account's address (a reset or
             # code request) it would say "no record of such an account" and offer a sign-up.

@@ -138,3 +138,10 @@ class PasskeyLoginDisabled(AccountError):
 
     status_code = 404
     message = "Passkey sign-in is not enabled on this server."
+
+
+class PageNotFound(AccountError):
+    """A ?page= past the last page, or not a page number."""
+
+    status_code = 404
+    message = "No such page."

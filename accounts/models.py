@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts import pictures
 
@@ -236,3 +237,109 @@ class LoginChallenge(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for {self.user_id or 'anyone'}"
+
+
+class AppendOnlyError(Exception):
+    """An attempt to change or delete a row of an append-only record."""
+
+
+class AppendOnly(models.Model):
+    """A record that is written once and never changed: saving an existing row or deleting one is
+    refused here, and for the audit log also by the database (a trigger, migration 0012)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{self._meta.verbose_name} rows are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.verbose_name} rows are never deleted.")
+
+
+class SecurityEvent(AppendOnly):
+    """What happened to an account that its owner must be able to look back on (the Security page,
+    GET /api/me/security-events). Recorded by accounts.security, never edited."""
+
+    class Kind(models.TextChoices):
+        SIGNED_IN = "signed_in", "Signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+        NEW_DEVICE = "new_device", "Signed in from a new device"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        PASSWORD_SET = "password_set", "Password set"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        EMAIL_CHANGED = "email_changed", "Email address changed"
+        FACTOR_ADDED = "factor_added", "Second factor added"
+        FACTOR_REMOVED = "factor_removed", "Second factor removed"
+        RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated", "New recovery codes"
+        RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+        TOKEN_REPLAY = "token_replay", "Stolen app token refused"
+        SESSIONS_ENDED = "sessions_ended", "Sessions signed out"
+        DEACTIVATED = "deactivated", "Account deactivated"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="security_events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    device = models.CharField(max_length=100, blank=True, help_text="The browser and system, in words.")
+    method = models.CharField(max_length=100, blank=True, help_text="How: a password, a code, Google, an app...")
+    detail = models.CharField(max_length=300, blank=True)
+    # A signal that can fire twice for one fact (a retried request, two receivers) records it once.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+
+    class Meta:
+        verbose_name = "security event"
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="accounts_security_user_time")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.user_id}, {self.created_at:%Y-%m-%d %H:%M})"
+
+
+class AuditEntry(AppendOnly):
+    """One change made by staff, from the admin or the API: who, when, from where, what changed.
+
+    The actor and the changed object are kept by id and by name, without foreign-key constraints:
+    the record outlives both (deleting a user or a plan must neither delete nor rewrite its history,
+    and the database refuses any UPDATE or DELETE here).
+    """
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Changed"
+        DELETE = "delete", "Deleted"
+        ARCHIVE = "archive", "Archived"
+        DEACTIVATE = "deactivate", "Deactivated"
+        PASSWORD = "password", "Password set by staff"
+        RETRY_REFUND = "retry_refund", "Refund retried"
+        REPROCESS_WEBHOOK = "reprocess_webhook", "Webhook reprocessed"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField("staff member", max_length=254)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    object_type = models.CharField(max_length=100, help_text='What was changed: "billing.plan", "accounts.user"...')
+    object_id = models.CharField(max_length=100, blank=True)
+    object_repr = models.CharField("object", max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="Field name -> [before, after].")
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="accounts_audit_object")]
+
+    def __str__(self):
+        return f"{self.actor_label} {self.get_action_display().lower()} {self.object_type} {self.object_repr}"

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.utils import timezone
 
-from accounts import allauth_internals, deactivation, tokens
+from accounts import allauth_internals, deactivation, security, tokens
 from accounts.adapters import SignupRaceLost, spend_one_hash
 from accounts.exceptions import (
     AccountDisabled,
@@ -41,6 +41,7 @@ from accounts.exceptions import (
     WrongPassword,
 )
 from accounts.models import LoginCode, SocialHandoff, TokenFamily, User, normalize_email
+from accounts.user_agents import describe_user_agent
 from mail import outbox
 
 
@@ -63,12 +64,27 @@ def current_session_id(*, user: User, session_key: str | None) -> int | None:
     return UserSession.objects.filter(user=user, session_key=session_key).values_list("pk", flat=True).first()
 
 
-def end_session(*, user: User, session_id: int) -> bool:
+def end_session(*, user: User, session_id: int, request=None) -> bool:
     """Sign out one of the user's sessions (the session list's button). False if it is not theirs
-    or already ended."""
+    or already ended. Another device signed out goes into the security history; signing out this
+    one is an ordinary sign-out."""
     sessions = list(UserSession.objects.filter(user=user, pk=session_id))
     get_sessions_adapter().end_sessions(sessions)
+    current = getattr(getattr(request, "session", None), "session_key", None)
+    for session in sessions:
+        if session.session_key != current:
+            detail = f"{describe_user_agent(session.user_agent)}, last active from {session.ip}."
+            security.record_event(user=user, kind=security.Kind.SESSIONS_ENDED, request=request, detail=detail)
     return bool(sessions)
+
+
+def end_other_sessions(*, request, user: User) -> int:
+    """ "Sign out everywhere else" on the session list: every other browser session ends."""
+    ended = end_sessions(user=user, keep_session_key=request.session.session_key)
+    if ended:
+        detail = f"{ended} other session{'s' if ended != 1 else ''} signed out."
+        security.record_event(user=user, kind=security.Kind.SESSIONS_ENDED, request=request, detail=detail)
+    return ended
 
 
 def deactivate_account(*, user: User, request=None) -> None:
@@ -87,6 +103,9 @@ def deactivate_account(*, user: User, request=None) -> None:
         user.is_active = False
         end_sessions(user=user)
         tokens.revoke_all(user, reason=TokenFamily.RevokedReason.DEACTIVATED)
+        by = getattr(request, "user", None)
+        detail = f"By staff ({by})." if by is not None and by.is_authenticated and by.pk != user.pk else ""
+        security.record_event(user=user, kind=security.Kind.DEACTIVATED, request=request, detail=detail)
         if user.email:
             context = {
                 "user": user,
@@ -332,7 +351,7 @@ def request_login_code(*, request, email: str) -> bool:
     return True
 
 
-def login_with_code(*, email: str, code: str) -> User:
+def login_with_code(*, email: str, code: str, request=None) -> User:
     """Check an emailed code: single use, expiring, dead after too many wrong tries.
 
     Every try is settled by one conditional UPDATE, never by reading a count and writing it back:
@@ -357,6 +376,7 @@ def login_with_code(*, email: str, code: str) -> User:
         # Counted (and the code killed by the try that reaches the limit) in the row itself.
         last_try = When(attempts__gte=max_attempts - 1, then=Value(now))
         live.update(attempts=F("attempts") + 1, used_at=Case(last_try, default=None, output_field=DateTimeField()))
+        security.record_event(user=user, kind=security.Kind.SIGN_IN_FAILED, request=request, method="App, emailed code")
         raise InvalidCode("Invalid code or email.")
     # Of concurrent right answers, one finds the code still live; so does none after the limit.
     if not live.update(used_at=now):

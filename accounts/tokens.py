@@ -27,6 +27,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
+from accounts import security
 from accounts.exceptions import InvalidRefreshToken, RefreshTokenNotYours
 from accounts.models import TokenFamily, User
 
@@ -183,7 +184,7 @@ def _decode_refresh(raw: str) -> dict:
     return payload
 
 
-def rotate(raw: str) -> TokenPair:
+def rotate(raw: str, *, request=None) -> TokenPair:
     payload = _decode_refresh(raw)
     replayed_family = None
     with transaction.atomic():
@@ -221,6 +222,14 @@ def rotate(raw: str) -> TokenPair:
             "user_id": replayed_family.user_id,
             "family": str(replayed_family.pk),
         },
+    )
+    security.record_event(
+        user=replayed_family.user,
+        kind=security.Kind.TOKEN_REPLAY,
+        request=request,
+        method="App",
+        detail="An app's sign-in token was used a second time; that app login was signed out.",
+        dedupe_key=f"token_replay:{replayed_family.pk}",
     )
     raise InvalidRefreshToken("Refresh token was already used; this login has been signed out everywhere.")
 

@@ -8,6 +8,9 @@ urlpatterns = [
     path("profile/picture/remove/", views.remove_picture, name="accounts_remove_picture"),
     re_path(r"^pictures/(?P<digest>[0-9a-f]{40})\.webp$", views.picture, name="accounts_picture"),
     path("deactivate/", views.deactivate, name="accounts_deactivate"),
+    path("security/", views.security_history, name="accounts_security"),
+    # allauth's session list, ours (same URL and name, listed before allauth's urls).
+    path("sessions/", views.session_list, name="usersessions_list"),
     path("sessions/<int:session_id>/sign-out/", views.end_session, name="accounts_end_session"),
     # allauth's "check your email" page, ours (same URL and name, listed before allauth's urls).
     path("confirm-email/", views.verification_sent, name="account_email_verification_sent"),

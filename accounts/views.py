@@ -1,17 +1,20 @@
 from allauth.account import app_settings as allauth_settings
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.decorators import reauthentication_required
+from allauth.usersessions.views import ListUserSessionsView
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_ratelimit.decorators import ratelimit
 
-from accounts import deactivation, pictures, services
+from accounts import deactivation, pictures, security, services
 from accounts.exceptions import DeactivationRefused, TooManyAddressChanges
 from accounts.forms import ChangePendingAddressForm, DeactivateAccountForm, ProfileForm
 from accounts.models import Profile
@@ -180,7 +183,7 @@ def end_session(request, session_id: int):
     """One session's "Sign out" on the session list; this device's own signs out here too."""
     current = request.session.session_key
     is_current = services.current_session_id(user=request.user, session_key=current) == session_id
-    if not services.end_session(user=request.user, session_id=session_id):
+    if not services.end_session(user=request.user, session_id=session_id, request=request):
         messages.info(request, "That session had already ended.")
     elif is_current:
         logout(request)
@@ -189,3 +192,26 @@ def end_session(request, session_id: int):
     else:
         messages.success(request, "That session has been signed out.")
     return redirect("usersessions_list")
+
+
+class SessionListView(ListUserSessionsView):
+    """allauth's session list; "Sign out everywhere else" also goes into the security history."""
+
+    def form_valid(self, form):
+        services.end_other_sessions(request=self.request, user=self.request.user)
+        get_account_adapter().add_message(self.request, messages.INFO, "usersessions/messages/sessions_logged_out.txt")
+        return redirect(self.get_success_url())
+
+
+session_list = SessionListView.as_view()
+
+SECURITY_EVENTS_PER_PAGE = 20
+
+
+@login_required
+@require_safe
+def security_history(request):
+    """What happened to this account, newest first: sign-ins, changes, refusals."""
+    paginator = Paginator(security.events_for(request.user), SECURITY_EVENTS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "accounts/security.html", {"page": page, "events": page.object_list})

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from djstripe.models import Event, WebhookEventTrigger
 
+from accounts import audit
 from billing import duplicates, services
 from billing import stripe_gateway as gateway
 from billing.exceptions import BillingError
@@ -59,7 +60,7 @@ _PUSH = "billing_plan_stripe_push"
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(audit.AuditedAdminMixin, admin.ModelAdmin):
     form = PlanAdminForm
     list_display = ("name", "code", "tier", "price_display", "interval", "is_active", "stripe_price_id")
     list_filter = ("is_active", "tier", "interval")
@@ -135,12 +136,14 @@ class PlanAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{plan}: {error} It was not archived.", messages.ERROR)
             else:
                 archived += 1
+                changes = {"is_active": [True, False]}
+                audit.record(request=request, action=audit.Action.ARCHIVE, obj=plan, changes=changes)
         if archived:
             self.message_user(request, f"Archived {archived} plan(s).")
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(audit.AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("user", "plan", "status", "current_period_end", "cancel_at_period_end", "stripe_subscription_id")
     list_filter = ("status", "plan", "cancel_at_period_end")
     search_fields = ("user__email", "user__username", "stripe_subscription_id", "stripe_customer_id")
@@ -198,6 +201,8 @@ class DuplicateRefundAdmin(admin.ModelAdmin):
         ]
         for refund in reopened:
             enqueue_on_commit(resolve_duplicate_subscription, refund.subscription_id)
+            changes = {"state": [DuplicateRefund.State.NEEDS_STAFF, DuplicateRefund.State.TRYING]}
+            audit.record(request=request, action=audit.Action.RETRY_REFUND, obj=refund, changes=changes)
         skipped = queryset.count() - len(reopened)
         self.message_user(request, f"Trying {len(reopened)} refund(s) again; {skipped} did not need staff.")
 
@@ -222,6 +227,8 @@ class DuplicateRefundAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+REPROCESSED = audit.Action.REPROCESS_WEBHOOK
 
 # dj-stripe's own log of deliveries, with the errors, the event type and a way to run a failed one again.
 admin.site.unregister(WebhookEventTrigger)
@@ -327,13 +334,16 @@ class WebhookEventLogAdmin(admin.ModelAdmin):
             if not trigger.valid or trigger.processed or trigger.pk in processed_later:
                 skipped += 1
                 continue
+            event = f"Stripe event {trigger.json_body.get('id')} ({trigger.json_body.get('type', 'unknown type')})"
             try:
                 reprocess(trigger)
             except Exception as error:
                 failed += 1
                 self.message_user(request, f"{trigger.json_body.get('id')}: {error}", messages.ERROR)
+                audit.record(request=request, action=REPROCESSED, obj=trigger, note=f"{event}: failed again: {error}")
             else:
                 done += 1
+                audit.record(request=request, action=REPROCESSED, obj=trigger, note=f"{event}: processed.")
                 processed_later = failed_deliveries_processed_later()  # its event's other failed rows too
         self.message_user(
             request, f"Processed {done}, failed {failed}, skipped {skipped} (invalid, done or processed later)."

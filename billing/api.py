@@ -7,6 +7,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import audit
 from accounts.api.permissions import IsVerified, SignedInWithSecondFactor
 from accounts.api.schema import raises
 from billing import selectors, services
@@ -128,6 +129,7 @@ class PlansView(_PublicReads, APIView):
             raise PlanCodeTaken()
         plan = Plan(**serializer.validated_data)
         services.save_plan(plan=plan)
+        audit.record_change(request=request, obj=plan, before=None, after=audit.snapshot(plan))
         return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -151,6 +153,7 @@ class PlanDetailView(_PublicReads, APIView):
         for field, value in serializer.validated_data.items():
             setattr(plan, field, value)
         services.save_plan(plan=plan, previous=previous)
+        audit.record_change(request=request, obj=plan, before=audit.snapshot(previous), after=audit.snapshot(plan))
         return Response(PlanSerializer(plan).data)
 
     @extend_schema(responses={204: None}, tags=["billing"])
@@ -160,6 +163,7 @@ class PlanDetailView(_PublicReads, APIView):
         if not plan.is_active:
             raise BillingRuleError("This plan is already deleted.")
         services.archive_plan(plan=plan)
+        audit.record(request=request, action=audit.Action.ARCHIVE, obj=plan, changes={"is_active": [True, False]})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import Profile, User, normalize_email
+from accounts.models import Profile, SecurityEvent, User, normalize_email
 from accounts.services import is_verified
 
 
@@ -183,3 +183,15 @@ class PasskeyOptionsSerializer(WebAuthnOptionsSerializer):
 class PasskeyLoginInput(serializers.Serializer):
     passkey_token = serializers.CharField(max_length=256)
     credential = WebAuthnCredentialInput()
+
+
+class SecurityEventSerializer(serializers.ModelSerializer):
+    description = serializers.CharField(source="get_kind_display", help_text="What happened, in words.")
+    ip = serializers.IPAddressField(allow_null=True, help_text="Where the request came from.")
+    device = serializers.CharField(help_text='The browser or app and its system, e.g. "Chrome on Linux".')
+    method = serializers.CharField(help_text='How, for sign-ins: "Password", "App, emailed code"...')
+
+    class Meta:
+        model = SecurityEvent
+        fields = ("id", "kind", "description", "created_at", "ip", "device", "method", "detail")
+        read_only_fields = fields

@@ -9,6 +9,7 @@ urlpatterns = [
     path("refresh-token", views.RefreshView.as_view(), name="api-refresh-token"),
     path("logout", views.LogoutView.as_view(), name="api-logout"),
     path("me", views.MeView.as_view(), name="api-me"),
+    path("me/security-events", views.MySecurityEventsView.as_view(), name="api-me-security-events"),
     path("verify", views.VerifyView.as_view(), name="api-verify"),
     path("request/verify", views.RequestVerifyView.as_view(), name="api-request-verify"),
     path("forget-password", views.ForgetPasswordView.as_view(), name="api-forget-password"),

@@ -11,11 +11,13 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import mfa_login, pictures, services, tokens
+from accounts import mfa_login, pictures, security, services, tokens
 from accounts.api.permissions import IsVerified
 from accounts.api.schema import raises
 from accounts.api.serializers import (
@@ -36,6 +38,7 @@ from accounts.api.serializers import (
     ProfileInput,
     RefreshInput,
     RegisterInput,
+    SecurityEventSerializer,
     TokenResponseSerializer,
     UserSerializer,
     WebAuthnOptionsSerializer,
@@ -53,6 +56,7 @@ from accounts.exceptions import (
     InvalidMfaToken,
     InvalidRefreshToken,
     NoSecurityKey,
+    PageNotFound,
     PasskeyLoginDisabled,
     PasskeyNotAccepted,
     ProviderNotConfigured,
@@ -103,12 +107,32 @@ SIGN_IN_RESPONSES = {
 }
 
 
-def _sign_in(user: User, *, amr: list[str]) -> Response:
+# Each amr value in the words of the security history ("App, password and authenticator app").
+AMR_WORDS = {
+    "pwd": "password",
+    "email": "emailed code",
+    "fed": "Google or GitHub",
+    "otp": "authenticator app",
+    "recovery_code": "recovery code",
+    "webauthn": "passkey",
+}
+
+
+def _signed_in(user: User, *, request, amr: list[str], method: str = "") -> Response:
+    """The tokens of a finished login made with `amr`, recorded in the person's security history."""
+    pair = tokens.start_login(user, amr=amr)
+    words = method or " and ".join(AMR_WORDS.get(value, value) for value in amr) or "unknown"
+    security.record_sign_in(user=user, request=request, method=f"App, {words}")
+    return token_response(pair)
+
+
+def _sign_in(user: User, *, request, amr: list[str], method: str = "") -> Response:
     """The tokens of a login made with `amr`, or, for an account with a second factor that this
-    login has not passed, 401 mfa_required and the token for POST /api/login/mfa."""
+    login has not passed, 401 mfa_required and the token for POST /api/login/mfa (the sign-in is
+    recorded when that step finishes)."""
     pending = mfa_login.require_second_factor(user=user, amr=amr)
     if pending is None:
-        return token_response(tokens.start_login(user, amr=amr))
+        return _signed_in(user, request=request, amr=amr, method=method)
     body = {
         "detail": "mfa_required",
         "mfa_token": pending.mfa_token,
@@ -145,7 +169,7 @@ class LoginView(PublicView):
         user = services.authenticate_with_password(
             request=request._request, login=data["email"], password=data["password"]
         )
-        return _sign_in(user, amr=["pwd"])
+        return _sign_in(user, request=request, amr=["pwd"])
 
 
 class LoginMfaView(PublicView):
@@ -161,7 +185,7 @@ class LoginMfaView(PublicView):
             code=data.get("code", ""),
             credential=data.get("credential"),
         )
-        return token_response(tokens.start_login(user, amr=amr))
+        return _signed_in(user, request=request, amr=amr)
 
 
 class LoginMfaWebAuthnView(PublicView):
@@ -195,7 +219,7 @@ class PasskeyLoginView(PublicView):
         user = mfa_login.sign_in_with_passkey(
             request=request._request, passkey_token=data["passkey_token"], credential=data["credential"]
         )
-        return token_response(tokens.start_login(user, amr=["webauthn"]))
+        return _signed_in(user, request=request, amr=["webauthn"])
 
 
 class RefreshView(PublicView):
@@ -215,7 +239,7 @@ class RefreshView(PublicView):
         )
         if not raw:
             raise InvalidRefreshToken("No refresh token given.")
-        return token_response(tokens.rotate(raw), include_user=False)
+        return token_response(tokens.rotate(raw, request=request._request), include_user=False)
 
 
 class LogoutView(APIView):
@@ -254,6 +278,34 @@ class MeView(APIView):
             if image_url is not None and image_url != profile.avatar_url():
                 pictures.set_external_url(profile, image_url)
         return Response(UserSerializer(request.user).data)
+
+
+class SecurityEventsPage(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound:
+            raise PageNotFound() from None
+
+
+class MySecurityEventsView(ListAPIView):
+    """The caller's security history, newest first (the portal's Security page)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SecurityEventSerializer
+    pagination_class = SecurityEventsPage
+
+    def get_queryset(self):
+        return security.events_for(self.request.user)
+
+    @extend_schema(tags=["auth"])
+    @raises(PageNotFound)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class VerifyView(PublicView):
@@ -334,7 +386,8 @@ class LoginCodeView(PublicView):
     @raises(InvalidCode, CodeExpired, AccountDisabled)
     def post(self, request):
         data = _valid(LoginCodeInput, request)
-        return _sign_in(services.login_with_code(email=data["email"], code=data["code"]), amr=["email"])
+        user = services.login_with_code(email=data["email"], code=data["code"], request=request._request)
+        return _sign_in(user, request=request, amr=["email"])
 
 
 def _allowed_app_redirect(next_url: str) -> bool:
@@ -405,7 +458,7 @@ class GoogleTokenView(PublicView):
     def post(self, request):
         data = _valid(GoogleTokenInput, request)
         user = services.login_with_google_id_token(request=request._request, id_token=data["id_token"])
-        return _sign_in(user, amr=["fed"])
+        return _sign_in(user, request=request, amr=["fed"], method="Google")
 
 
 class SocialExchangeView(PublicView):
@@ -414,7 +467,7 @@ class SocialExchangeView(PublicView):
     def post(self, request):
         data = _valid(ExchangeInput, request)
         handoff = services.exchange_social_handoff(code=data["code"])
-        return _sign_in(handoff.user, amr=handoff.amr)
+        return _sign_in(handoff.user, request=request, amr=handoff.amr)
 
 
 class DeactivateView(APIView):

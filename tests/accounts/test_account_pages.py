@@ -31,8 +31,8 @@ def member(user) -> Client:
         ("/accounts/password/change/", SIGNED_IN + 3, "oldpassword"),
         # + the social accounts, + the social apps (read once: the page lists the providers it offers)
         ("/accounts/3rdparty/", SIGNED_IN + 2, "Connect Google"),
-        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan")
-        # and the reauthentication check's one query per MFA type (3)
+        # + the subscriptions deactivating would cancel (billing's hook, for "What happens to your plan"),
+        # + allauth.mfa's reauthentication check: does the user have recovery codes, TOTP, WebAuthn
         ("/accounts/deactivate/", SIGNED_IN + 1 + 3, "Deactivate my account"),
     ],
 )

@@ -31,6 +31,7 @@ STATUSES = {
     account_errors.CodeExpired: 400,
     account_errors.EmailBelongsToAnotherAccount: 409,
     account_errors.RedirectNotAllowed: 400,
+    account_errors.PageNotFound: 404,
     account_errors.ProviderNotConfigured: 503,
     account_errors.DeactivationRefused: 503,
     account_errors.InvalidMfaToken: 401,

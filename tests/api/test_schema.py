@@ -43,6 +43,7 @@ AUTH_TABLE = [
     ("POST", "/api/refresh-token", "P", 200, {401}),
     ("POST", "/api/logout", "B", 204, {401, 403}),
     ("GET", "/api/me", "B", 200, {401}),
+    ("GET", "/api/me/security-events", "B", 200, {401, 404}),
     ("PATCH", "/api/me", "A", 200, {422}),
     ("GET", "/api/verify", "P", 202, {401}),
     ("POST", "/api/request/verify", "B", 202, {429}),

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import AuditEntry
 from billing import duplicates, sweeps
 from billing.exceptions import BillingUnavailable
 from billing.models import DuplicateRefund, Subscription
@@ -174,6 +175,11 @@ def test_staff_can_try_a_refund_again_once_stripe_answers(duplicate, client, sta
     last = fake.calls("POST", "/v1/refunds")[-1]
     assert last.headers["Idempotency-Key"] == f"duplicate:{second.subscription['id']}:refund:staff-retry-1"
     assert len(fake.all("refund")) == 1
+    # The audit log says who asked for it, and what it changed.
+    (entry,) = AuditEntry.objects.all()
+    assert (entry.actor_id, entry.action, entry.source) == (staff.pk, "retry_refund", "admin")
+    assert (entry.object_type, entry.object_id) == ("billing.duplicaterefund", str(refund.pk))
+    assert entry.changes == {"state": ["needs_staff", "trying"]}
 
 
 def test_a_refund_staff_retry_that_stripe_refuses_again_goes_back_to_staff(duplicate, client, staff, fake):

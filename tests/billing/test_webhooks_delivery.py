@@ -9,6 +9,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 
+from accounts.models import AuditEntry
 from billing import duplicates
 from billing.exceptions import BillingUnavailable
 from billing.models import Subscription
@@ -129,6 +130,7 @@ def test_stripe_down_during_the_refetch_is_a_503_and_the_retry_succeeds(
     assert retry.status_code == 200
     assert Subscription.objects.get().status == "active"
     assert [m.subject for m in mail.outbox] == ["[Gatehouse] Your Pro subscription has started"]
+    assert not AuditEntry.objects.exists()  # Stripe's own retry is no staff change
 
 
 # --- two Checkout tabs -------------------------------------------------------------------------
@@ -229,6 +231,13 @@ def test_the_admin_lists_deliveries_with_their_errors_and_reprocesses_a_failed_o
     assert (trigger.processed, trigger.exception) == (True, "")
     assert Subscription.objects.get().status == "active"
     assert [m.subject for m in mail.outbox] == ["[Gatehouse] Your Pro subscription has started"]
+    (entry,) = AuditEntry.objects.all()
+    assert (entry.actor_id, entry.action, entry.object_type) == (
+        staff.pk,
+        "reprocess_webhook",
+        "djstripe.webhookeventtrigger",
+    )
+    assert entry.note == f"Stripe event {event['id']} (customer.subscription.created): processed."
 
 
 def changelist(client, query: str = "") -> str:
@@ -302,6 +311,9 @@ def test_reprocessing_while_stripe_is_still_down_keeps_the_error(alice, client, 
     trigger.refresh_from_db()
     assert (trigger.processed, bool(trigger.exception)) == (False, True)
     assert not Subscription.objects.exists()
+    (entry,) = AuditEntry.objects.all()  # a failed try is recorded too
+    assert entry.action == "reprocess_webhook"
+    assert ": failed again: " in entry.note
 
 
 def test_members_cannot_see_the_event_log(alice):

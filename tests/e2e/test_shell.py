@@ -150,6 +150,7 @@ ACCOUNT_PAGES = [
     "/accounts/2fa/webauthn/",
     "/accounts/3rdparty/",
     "/accounts/sessions/",
+    "/accounts/security/",
 ]  # and /accounts/password/change/ and /accounts/deactivate/, behind a fresh reauthentication
 
 
@@ -209,8 +210,8 @@ def test_the_account_menu_is_in_the_same_place_on_every_account_page(
     for path in ACCOUNT_PAGES:
         page.goto(path)
         links = page.locator(".account-menu a")
-        assert links.count() == 8
-        boxes[path] = [links.nth(i).bounding_box() for i in range(8)]
+        assert links.count() == 9
+        boxes[path] = [links.nth(i).bounding_box() for i in range(9)]
     first = boxes[ACCOUNT_PAGES[0]]
     for path, placed in boxes.items():
         assert placed == first, f"the account menu moved on {path}"
