@@ -16,6 +16,7 @@ from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -114,8 +115,16 @@ class SecondFactorRequiredMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path.startswith(API_PREFIX):
+            return None
         user = getattr(request, "user", AnonymousUser())
-        if request.path.startswith(API_PREFIX) or not second_factor_required(user):
+        try:
+            required = second_factor_required(user)
+        except (OperationalError, InterfaceError):
+            # The database is down: let the view meet it, where the outage becomes the 503 page
+            # (an exception here would skip the middleware that renders it).
+            return None
+        if not required:
             return None
         if not has_second_factor(user, request):
             match = request.resolver_match

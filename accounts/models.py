@@ -132,6 +132,10 @@ class Profile(models.Model):
         return f"Profile of {self.user}"
 
     @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
     def picture_path(self) -> str:
         """The uploaded picture's URL path on this site ("" without one)."""
         return pictures.url_path(self.picture.name) if self.picture else ""

@@ -301,9 +301,11 @@ MFA_RECOVERY_CODE_COUNT = 10
 MFA_RECOVERY_CODES_SHOW_ONCE = True
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_WEBAUTHN_USER_VERIFICATION = "preferred"
-# WebAuthn needs a secure origin; http://localhost counts as one for browsers, and `make run` and the
-# browser tests serve plain http, so allauth's origin check may accept http outside production.
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION
+# Never True: allauth's "insecure origin" switch turns the origin check off altogether, so an
+# assertion made for https://evil.example would sign in (tests/api/test_passkey_login.py). WebAuthn's
+# own check (fido2) already accepts http://localhost and http://*.localhost, which is what `make run`
+# on localhost and the browser tests use.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
 # "Trust this browser": after the second factor, the browser may skip it for this many days.
 MFA_TRUST_ENABLED = True
 MFA_TRUST_COOKIE_AGE = timedelta(days=env.int("MFA_TRUST_DAYS", default=14))

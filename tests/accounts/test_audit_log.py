@@ -10,8 +10,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import AppendOnlyError, AuditEntry, User
 from billing.models import Plan
-from tests.api.conftest import bearer, login
+from tests.api.authenticators import enable_totp, totp_code
+from tests.api.conftest import bearer, login, login_with_second_factor
 from tests.billing.test_plans_admin import TEAM, change_form, change_url
+from tests.mfa_helpers import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +22,15 @@ LIST_URL = "/admin/accounts/auditentry/"
 
 @pytest.fixture
 def admin_client(client, staff):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)  # the admin needs a session that passed the factor
     return client
 
 
 @pytest.fixture
 def admin_api(staff):
-    return bearer(APIClient(REMOTE_ADDR="198.51.100.20"), login(APIClient(), "staffer")["token"])
+    # Staff writes over the API need a login that passed the second factor.
+    tokens = login_with_second_factor(APIClient(), "staffer", code=totp_code(enable_totp(staff)))
+    return bearer(APIClient(REMOTE_ADDR="198.51.100.20"), tokens["token"])
 
 
 def only_entry(**filters) -> AuditEntry:

@@ -8,6 +8,7 @@ from django.core import mail
 from django.test import Client
 
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import mark_reauthenticated
 
 pytestmark = pytest.mark.django_db
 
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.django_db
 def member(user) -> Client:
     browser = Client()
     browser.post("/accounts/login/", {"login": "alice", "password": DEFAULT_PASSWORD})
+    # Changing addresses asks for the password again first (allauth's reauthentication, issue 16).
+    mark_reauthenticated(browser, user)
     return browser
 
 

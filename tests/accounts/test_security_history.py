@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.models import AppendOnlyError, SecurityEvent
 from tests.accounts.mail import html_body, last_mail_to
 from tests.factories import DEFAULT_PASSWORD
+from tests.mfa_helpers import mark_reauthenticated
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +130,7 @@ def test_a_wrong_api_login_code_is_a_failed_sign_in(user, committing):
 
 def test_a_password_change_in_the_portal_is_recorded_once_and_mailed_once(user, committing):
     client = portal_sign_in()
+    mark_reauthenticated(client, user)  # allauth asks for the password again first
     mail.outbox.clear()
     with committing():
         response = client.post(
@@ -202,6 +204,9 @@ def test_a_recovery_code_used_to_sign_in_is_recorded_once(user, committing):
     assert response["Location"] == "/accounts/2fa/authenticate/"
     with committing():
         response = other.post("/accounts/2fa/authenticate/", {"code": code})
+        # "Trust this browser?" (MFA_TRUST_ENABLED) comes last; the sign-in completes on the answer.
+        assert response["Location"] == "/accounts/2fa/trust/"
+        response = other.post("/accounts/2fa/trust/", {"action": "no"})
     assert response.status_code == 302
     (used,) = SecurityEvent.objects.filter(user=user, kind=Kind.RECOVERY_CODE_USED)
     assert used.detail == "9 unused recovery codes left."

@@ -44,7 +44,11 @@ def totp_code(secret: str, *, at: float | None = None) -> str:
 
 
 def enable_totp(user) -> str:
-    """An authenticator app for ``user`` (and allauth's recovery codes beside it); returns the secret."""
+    """An authenticator app for ``user`` (and allauth's recovery codes beside it), replacing any it has
+    (the `staff` fixture enrols one already); returns the secret."""
+    Authenticator.objects.filter(
+        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES]
+    ).delete()
     secret = base64.b32encode(secrets.token_bytes(20)).decode()
     TOTP.activate(user, secret)
     RecoveryCodes.activate(user)

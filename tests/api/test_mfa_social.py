@@ -56,6 +56,10 @@ def test_the_web_flow_hands_over_only_after_allauths_second_factor_and_says_so_i
 
     authenticated = api.post(callback["Location"], {"code": totp_code(secret)})
     assert authenticated.status_code == 302, authenticated.content
+    # "Trust this browser?" (MFA_TRUST_ENABLED) is the last step of allauth's sign-in.
+    assert authenticated["Location"] == "/accounts/2fa/trust/"
+    assert not SocialHandoff.objects.exists()
+    authenticated = api.post(authenticated["Location"], {"action": "no"})
     assert authenticated["Location"] == COMPLETE_URL
     code = handoff_code(api.get(COMPLETE_URL))
     assert SocialHandoff.objects.get().amr == ["fed", "otp"]

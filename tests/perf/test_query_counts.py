@@ -171,8 +171,9 @@ def test_login_costs_the_same_queries_however_much_data(user, world, others, inv
     # the account behind the login (its one failed-login counter); the address (+ user) by email; its
     # authenticators (a second factor means mfa_required, accounts.mfa_login); SAVEPOINT, new token family, its
     # refresh token (outstanding), RELEASE (BEGIN/COMMIT outside a test); verified address (is_verified),
-    # profile (the user in the response)
-    with django_assert_num_queries(9):
+    # profile (the user in the response); the security history: the devices this account signed in
+    # from (is this one new?), the sign-in event
+    with django_assert_num_queries(11):
         response = APIClient().post("/api/login", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
 
     assert response.status_code == 200
