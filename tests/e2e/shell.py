@@ -11,21 +11,25 @@ from django.utils import timezone
 from billing.models import Plan, Subscription, SubscriptionStatus
 from tests.billing.fake_billing import ensure_demo_plans
 from tests.factories import UserFactory
-from tests.mfa_helpers import enrol_totp, sign_in_with_second_factor
+from tests.mfa_helpers import enrol_totp, mark_reauthenticated, sign_in_with_second_factor
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
-def sign_in(context, live_server, user) -> None:
+def sign_in(context, live_server, user, *, reauthenticated: bool = False) -> None:
     """Give the browser context a session for ``user`` (the sign-in form has its own tests); for
-    someone with an authenticator app, one that passed it (staff need that for the admin)."""
+    someone with an authenticator app, one that passed it (staff need that for the admin).
+    `reauthenticated`: the password was just confirmed again, as pages that change addresses or the
+    password ask first (allauth's reauthentication)."""
     client = Client()
     if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
         sign_in_with_second_factor(client, user)
     else:
         client.force_login(user)
+    if reauthenticated:
+        mark_reauthenticated(client, user)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
     context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 

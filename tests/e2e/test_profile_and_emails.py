@@ -83,7 +83,7 @@ def test_each_email_row_has_only_its_own_actions_and_they_work(page, live_server
     user = UserFactory(username="ravi", email="ravi@example.com")
     EmailAddress.objects.create(user=user, email="ravi.work@example.com", verified=True)
     EmailAddress.objects.create(user=user, email="ravi.new@example.com", verified=False)
-    sign_in(page.context, live_server, user)
+    sign_in(page.context, live_server, user, reauthenticated=True)  # address changes ask for the password first
     page.set_viewport_size(SIZES[size])
     page.goto("/accounts/email/")
     expect(page.get_by_role("heading", name="Email addresses")).to_be_visible()
