@@ -122,6 +122,11 @@ VISITORS = [
             Shot("deactivate-confirm", "/accounts/deactivate/", then="reauthenticate", caption="Deactivate, free plan"),
             Shot("reauthenticate", "/accounts/reauthenticate/"),
             Shot("sign-out", "/accounts/logout/"),
+            Shot("security", "/accounts/security/", caption="Security history"),
+            Shot("two-factor", "/accounts/2fa/", caption="Two-factor authentication, none set up"),
+            Shot("two-factor-app", "/accounts/2fa/totp/activate/", then="reauthenticate", caption="Set up an app"),
+            Shot("passkeys", "/accounts/2fa/webauthn/", then="reauthenticate", caption="Passkeys, none yet"),
+            Shot("passkey-add", "/accounts/2fa/webauthn/add/", then="reauthenticate"),
         ],
     ),
     Visitor(
@@ -152,8 +157,16 @@ VISITORS = [
         ],
     ),
     Visitor("leaving", [Shot("subscription-canceled-at-period-end", "/billing/subscription/")]),
-    Visitor("staff", [Shot("staff-admin-index", "/admin/")]),
+    Visitor(
+        "staff",
+        [Shot("staff-admin-index", "/admin/", caption="Staff without a second factor: the admin waits for one")],
+    ),
 ]
+
+SECOND_FACTOR_STATE = (
+    "a state of someone with an enrolled second factor, which no demo user has; swept at both sizes by "
+    "tests/e2e/test_accessibility.py and drawn by tests/e2e/test_mfa.py's screenshots"
+)
 
 # The portal's named URLs that have no picture, and why. Every other named URL is one (or more) of the shots.
 NOT_SHOWN = {
@@ -174,6 +187,19 @@ NOT_SHOWN = {
     "github_login": "a redirect to GitHub (not configured in the demo)",
     "github_callback": "GitHub's redirect back",
     "favicon": "an icon, not a page",
+    "accounts_picture": "a profile picture (image/webp), not a page",
+    "accounts_remove_picture": "POST action of the profile page (shot)",
+    "mfa_download_recovery_codes": "a text file download",
+    "mfa_login_webauthn": "the passkey sign-in's POST endpoint behind the sign-in page's button (shot)",
+    "mfa_deactivate_totp": SECOND_FACTOR_STATE,
+    "mfa_view_recovery_codes": SECOND_FACTOR_STATE,
+    "mfa_generate_recovery_codes": SECOND_FACTOR_STATE,
+    "mfa_edit_webauthn": SECOND_FACTOR_STATE,
+    "mfa_remove_webauthn": SECOND_FACTOR_STATE,
+    "mfa_reauthenticate": SECOND_FACTOR_STATE,
+    "mfa_reauthenticate_webauthn": SECOND_FACTOR_STATE,
+    "mfa_authenticate": SECOND_FACTOR_STATE,
+    "mfa_trust": SECOND_FACTOR_STATE,
     "healthz": "JSON probe (the status page is shot)",
     "livez": "plain-text probe",
     "readyz": "plain-text probe",

@@ -18,6 +18,7 @@ pages (Django admin, Swagger UI) are swept too but only reported, never failed.
 """
 
 import functools
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import pytest
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from allauth.account.utils import user_pk_to_url_str
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -44,10 +46,12 @@ from accounts.models import User
 from billing.management.commands.seed_demo import seed_demo
 from billing.models import Plan, Subscription, SubscriptionStatus
 from tests.billing.fake_billing import ensure_demo_plans, ensure_periodic_schedule, subscribe_through_fake, sync_plans
+from tests.api.authenticators import SecurityKey
 from tests.e2e.shell import SIZES
 from tests.factories import UserFactory
 from tests.fake_stripe import FAKE_API_KEY
 from tests.fake_stripe.sdk import stripe_sdk_pointed_at
+from tests.mfa_helpers import enrol_totp, totp_code
 
 # django_db: so that pytest-django sets up the test database when only this module runs (its own
 # live server is not one of the fixtures it looks for); the cast itself is committed by `site`.
@@ -140,6 +144,7 @@ def change_to_bad_address(page, cast):
 
 
 def wrong_old_password(page, cast):
+    reauthenticate_if_asked(page, cast)  # the password change asks for the password first (allauth)
     page.locator('input[name="oldpassword"]').fill("not-the-password")
     page.locator('input[name="password1"]').fill("An0ther-Horse-Battery")
     page.locator('input[name="password2"]').fill("An0ther-Horse-Battery")
@@ -150,6 +155,29 @@ def reauthenticate_if_asked(page, cast):
     if "/accounts/reauthenticate/" in page.url:
         page.locator('input[name="password"]').fill(PASSWORD)
         submit(page)
+
+
+# An authenticator app's codes: each is accepted once, and one period either side counts
+# (MFA_TOTP_TOLERANCE), so the sweep's sign-ins at both sizes take different periods' codes.
+_code_steps = itertools.cycle([0, 1, -1])
+
+
+def signed_in_up_to_the_code_step(page, cast):
+    fill_sign_in("ada2fa")(page, cast)
+
+
+def signed_in_up_to_trust(page, cast):
+    fill_sign_in("ada2fa")(page, cast)
+    page.locator('input[name="code"]').fill(totp_code(cast["ada2fa-secret"], steps_from_now=next(_code_steps)))
+    submit(page)
+
+
+def webauthn_key_page(action: str):
+    def path(cast) -> str:
+        key = Authenticator.objects.get(user=cast["ada2fa"], type=Authenticator.Type.WEBAUTHN)
+        return reverse(f"mfa_{action}_webauthn", kwargs={"pk": key.pk})
+
+    return path
 
 
 def without_csrf_cookie(page, cast):
@@ -381,6 +409,32 @@ PAGES = [
         settings={"STRIPE_SECRET_KEY": ""},
         shows="Paid plans are not available yet",
     ),
+    # Two-factor authentication (allauth.mfa in our layout) and the security history.
+    Page("security", "free", "/accounts/security/", shows="Security"),
+    Page("2fa-none", "free", "/accounts/2fa/"),
+    Page("2fa-activate-totp", "free", "/accounts/2fa/totp/activate/", then=reauthenticate_if_asked, shows="code"),
+    Page("webauthn-none", "free", "/accounts/2fa/webauthn/", then=reauthenticate_if_asked),
+    Page("webauthn-add", "free", "/accounts/2fa/webauthn/add/", then=reauthenticate_if_asked),
+    Page("2fa-with-totp-and-key", "ada2fa", "/accounts/2fa/"),
+    Page("security-with-factors", "ada2fa", "/accounts/security/"),
+    Page("recovery-codes", "ada2fa", "/accounts/2fa/recovery-codes/", then=reauthenticate_if_asked),
+    Page("recovery-codes-generate", "ada2fa", "/accounts/2fa/recovery-codes/generate/", then=reauthenticate_if_asked),
+    Page("totp-deactivate", "ada2fa", "/accounts/2fa/totp/deactivate/", then=reauthenticate_if_asked),
+    Page("webauthn-list", "ada2fa", "/accounts/2fa/webauthn/", then=reauthenticate_if_asked),
+    Page(
+        "webauthn-edit", "ada2fa", webauthn_key_page("edit"), then=reauthenticate_if_asked, covers="mfa_edit_webauthn"
+    ),
+    Page(
+        "webauthn-remove",
+        "ada2fa",
+        webauthn_key_page("remove"),
+        then=reauthenticate_if_asked,
+        covers="mfa_remove_webauthn",
+    ),
+    Page("mfa-reauthenticate", "ada2fa", "/accounts/2fa/reauthenticate/"),
+    Page("mfa-reauthenticate-key", "ada2fa", "/accounts/2fa/webauthn/reauthenticate/"),
+    Page("sign-in-code-step", "", "/accounts/login/", then=signed_in_up_to_the_code_step, covers="mfa_authenticate"),
+    Page("sign-in-trust-step", "", "/accounts/login/", then=signed_in_up_to_trust, covers="mfa_trust"),
     # Third-party pages: reported, not failing.
     Page("admin-index", "staff", "/admin/", third_party=True),
     Page("admin-users", "staff", "/admin/accounts/user/", third_party=True),
@@ -396,6 +450,10 @@ NOT_PAGES = {
     "favicon": "a redirect to the icon",
     "accounts_end_session": "POST-only: the per-session sign-out button on the sessions page (swept)",
     "google_login_by_token": "POST-only: Google's one-tap endpoint, no page",
+    "accounts_picture": "a profile picture (image/webp), no HTML; shown on the profile page, swept",
+    "accounts_remove_picture": "POST-only: the profile page's Remove picture button (swept with the profile)",
+    "mfa_download_recovery_codes": "a text file download of the codes, no HTML",
+    "mfa_login_webauthn": "the passkey sign-in's JSON/POST endpoint behind the sign-in page's button (swept)",
     "socialaccount_signup": (
         "reached only mid-OAuth with the provider's answer in the session; it is allauth's sign-up "
         "form in our entrance layout and form elements, swept as sign-up"
@@ -429,6 +487,10 @@ def _make_cast(fake, site_url: str) -> dict:
     cast["newbie"] = UserFactory(username="newbie", email="newbie@example.com", verified=False)
     cast["social"] = UserFactory(username="gina", email="gina@example.com", password=make_password(None))
     SocialAccount.objects.create(user=cast["social"], provider="google", uid="1234567890", extra_data={})
+    # Someone with an authenticator app, its recovery codes and a passkey (the 2FA pages' states).
+    ada = cast["ada2fa"] = UserFactory(username="ada2fa", email="ada2fa@example.com")
+    cast["ada2fa-secret"] = enrol_totp(ada)
+    SecurityKey(ada, name="Laptop passkey")
     ended = cast["ended"] = UserFactory(username="ended", email="ended@example.com")
     Subscription.objects.create(
         user=ended,
