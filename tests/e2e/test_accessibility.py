@@ -45,8 +45,8 @@ from pytest_django.live_server_helper import LiveServer
 from accounts.models import User
 from billing.management.commands.seed_demo import seed_demo
 from billing.models import Plan, Subscription, SubscriptionStatus
-from tests.billing.fake_billing import ensure_demo_plans, ensure_periodic_schedule, subscribe_through_fake, sync_plans
 from tests.api.authenticators import SecurityKey
+from tests.billing.fake_billing import ensure_demo_plans, ensure_periodic_schedule, subscribe_through_fake, sync_plans
 from tests.e2e.shell import SIZES
 from tests.factories import UserFactory
 from tests.fake_stripe import FAKE_API_KEY
