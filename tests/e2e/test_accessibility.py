@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import count
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.account.forms import default_token_generator
@@ -155,6 +156,7 @@ def reauthenticate_if_asked(page, cast):
     if "/accounts/reauthenticate/" in page.url:
         page.locator('input[name="password"]').fill(PASSWORD)
         submit(page)
+        assert "/reauthenticate/" not in page.url, "the password was not accepted again"
 
 
 # An authenticator app's codes: each is accepted once, and one period either side counts
@@ -164,12 +166,14 @@ _code_steps = itertools.cycle([0, 1, -1])
 
 def signed_in_up_to_the_code_step(page, cast):
     fill_sign_in("ada2fa")(page, cast)
+    assert urlsplit(page.url).path == reverse("mfa_authenticate"), page.url
 
 
 def signed_in_up_to_trust(page, cast):
     fill_sign_in("ada2fa")(page, cast)
     page.locator('input[name="code"]').fill(totp_code(cast["ada2fa-secret"], steps_from_now=next(_code_steps)))
     submit(page)
+    assert urlsplit(page.url).path == reverse("mfa_trust"), page.url
 
 
 def webauthn_key_page(action: str):
