@@ -22,6 +22,7 @@ from tests.billing.fake_billing import ensure_demo_plans
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "screenshots.py"
+PORTAL_URLCONF = "config.urls"
 
 
 def _load_script():
@@ -111,13 +112,15 @@ def test_seed_demo_refuses_production(db, settings):
 
 
 def _named_urls() -> dict[str, str | None]:
-    """Every top-level URL name -> its path (None when it takes arguments)."""
+    """Every top-level URL name of the portal's URLconf (config.urls, what `make screenshots` serves,
+    named explicitly: a request made under another test's URLconf, e.g. bench.urls, can leave that one
+    current in this thread) -> its path (None when it takes arguments)."""
     names = {}
-    for name in get_resolver().reverse_dict:
+    for name in get_resolver(PORTAL_URLCONF).reverse_dict:
         if not isinstance(name, str):
             continue
         try:
-            names[name] = reverse(name)
+            names[name] = reverse(name, urlconf=PORTAL_URLCONF)
         except NoReverseMatch:
             names[name] = None
     return names
@@ -127,7 +130,7 @@ def _shown_names() -> set[str]:
     shown = set()
     for shot in SHOTS:
         try:
-            shown.add(resolve(urlsplit(shot.path).path).url_name)
+            shown.add(resolve(urlsplit(shot.path).path, urlconf=PORTAL_URLCONF).url_name)
         except Resolver404:
             continue
         if shot.lands_on:
@@ -152,7 +155,7 @@ def test_every_shot_path_is_a_real_page_and_every_name_is_unique():
     unresolved = []
     for shot in SHOTS:
         try:
-            resolve(urlsplit(shot.path).path)
+            resolve(urlsplit(shot.path).path, urlconf=PORTAL_URLCONF)
         except Resolver404:
             unresolved.append(shot.name)
     assert unresolved == ["not-found"]  # the 404 page, on purpose
